@@ -1,0 +1,1 @@
+"""The ``medvlt`` command line, installed as the package ``medvlt_cli``."""

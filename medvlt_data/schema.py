@@ -1,0 +1,245 @@
+"""The record schema: one contract for every source, defined once.
+
+A :class:`Record` is one multiple-choice question, text-only or with images. Every source adapter
+yields records; every later stage (curation, scoring, training, evaluation) consumes them.
+
+>>> r = Record(question="Which organ makes insulin?", options={"A": "Liver", "B": "Pancreas"},
+...            answer_label="B", answer="Pancreas", source="demo", source_id="q1")
+>>> validate_record(r)
+[]
+>>> record_hash(r.question, r.answer)
+'ff75f1749069ecd7'
+>>> [p.code for p in validate_record(Record(question=" ", options={"A": "x"}, answer_label="C",
+...                                          answer="y", source="demo", source_id="q2"))]
+['empty-question', 'too-few-options', 'label-not-in-options']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+#: Option letters in order; up to ten options (A-J) are valid.
+LETTERS = "ABCDEFGHIJ"
+
+#: Columns of MedVLThinker's released datasets.
+MEDVLTHINKER_COLUMNS = (
+    "images",
+    "question",
+    "options",
+    "answer_label",
+    "answer",
+    "reasoning",
+    "dataset_name",
+    "dataset_index",
+    "hash",
+)
+
+
+@dataclass
+class Record:
+    """One multiple-choice question in the medvlt schema.
+
+    ``options`` is an ordered mapping letter -> option text; ``images`` holds encoded image files
+    (JPEG/PNG bytes) in the order they appear in the prompt; ``meta`` carries source-specific extras.
+    """
+
+    question: str
+    options: dict[str, str]
+    answer_label: str
+    answer: str
+    source: str
+    source_id: str
+    images: list[bytes] = field(default_factory=list)
+    license: str = ""
+    split: str = ""
+    reasoning: str | None = None
+    pass_count: int | None = None
+    num_rollouts: int | None = None
+    difficulty: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """A short reference naming the record for messages: ``source:split:source_id``."""
+        return f"{self.source}:{self.split or '-'}:{self.source_id}"
+
+
+class Problem(NamedTuple):
+    """One validation problem: a stable ``code`` (used as a drop reason) and a readable message."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def record_hash(question: str, answer: str) -> str:
+    """MedVLThinker's record hash: the first 16 hex digits of sha256(question + answer)."""
+    return hashlib.sha256((question + answer).encode("utf-8")).hexdigest()[:16]
+
+
+def validate_record(record: Record, *, check_images: bool = True) -> list[Problem]:
+    """Return every problem of ``record`` (an empty list when it is valid), not just the first."""
+    from medvlt_data.images import ImageError, decode_image
+
+    problems: list[Problem] = []
+    if not isinstance(record.question, str) or not record.question.strip():
+        problems.append(Problem("empty-question", "question is empty"))
+    options = record.options if isinstance(record.options, dict) else {}
+    if not isinstance(record.options, dict):
+        problems.append(
+            Problem("bad-options", f"options must be a mapping, got {type(record.options).__name__}")
+        )
+    if len(options) < 2:
+        problems.append(Problem("too-few-options", f"{len(options)} option(s); at least 2 are needed"))
+    if len(options) > len(LETTERS):
+        problems.append(Problem("too-many-options", f"{len(options)} options; at most {len(LETTERS)}"))
+    expected = list(LETTERS[: len(options)])
+    if options and list(options) != expected:
+        problems.append(Problem("bad-option-letters", f"option letters {list(options)} are not {expected}"))
+    empty = [k for k, v in options.items() if not isinstance(v, str) or not v.strip()]
+    if empty:
+        problems.append(Problem("empty-option", f"option(s) {', '.join(map(str, empty))} are empty"))
+    if record.answer_label not in options:
+        problems.append(
+            Problem(
+                "label-not-in-options", f"answer_label {record.answer_label!r} is not among {list(options)}"
+            )
+        )
+    elif _norm(options[record.answer_label]) != _norm(record.answer):
+        problems.append(
+            Problem(
+                "answer-mismatch",
+                f"answer {record.answer!r} differs from option {record.answer_label} "
+                f"{options[record.answer_label]!r}",
+            )
+        )
+    if not record.source:
+        problems.append(Problem("no-source", "source is empty"))
+    if not str(record.source_id):
+        problems.append(Problem("no-source-id", "source_id is empty"))
+    if check_images:
+        for i, data in enumerate(record.images):
+            try:
+                decode_image(data)
+            except ImageError as exc:
+                problems.append(Problem("undecodable-image", f"image {i}: {exc}"))
+    return problems
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+# ---- Parquet rows ---------------------------------------------------------------------------------
+
+#: Scalar columns of medvlt's own Parquet layout, in order (``images`` comes first, then these).
+ROW_COLUMNS = (
+    "question",
+    "options",
+    "answer_label",
+    "answer",
+    "reasoning",
+    "source",
+    "source_id",
+    "license",
+    "split",
+    "pass_count",
+    "num_rollouts",
+    "difficulty",
+    "meta",
+    "hash",
+)
+
+
+def to_row(record: Record) -> dict[str, Any]:
+    """Record -> a row of medvlt's Parquet layout (options and meta as JSON strings)."""
+    return {
+        "images": [{"bytes": b, "path": None} for b in record.images],
+        "question": record.question,
+        "options": json.dumps(record.options, ensure_ascii=False),
+        "answer_label": record.answer_label,
+        "answer": record.answer,
+        "reasoning": record.reasoning,
+        "source": record.source,
+        "source_id": str(record.source_id),
+        "license": record.license,
+        "split": record.split,
+        "pass_count": record.pass_count,
+        "num_rollouts": record.num_rollouts,
+        "difficulty": record.difficulty,
+        "meta": json.dumps(record.meta, ensure_ascii=False, sort_keys=True, default=str),
+        "hash": record_hash(record.question, record.answer),
+    }
+
+
+def from_row(row: dict[str, Any]) -> Record:
+    """A row of medvlt's Parquet layout -> Record (inverse of :func:`to_row`)."""
+    names = {f.name for f in fields(Record)}
+    values = {k: v for k, v in row.items() if k in names}
+    values["options"] = _load_options(row["options"])
+    values["meta"] = json.loads(row["meta"]) if isinstance(row.get("meta"), str) else (row.get("meta") or {})
+    values["images"] = [_image_bytes(im) for im in row.get("images") or []]
+    return Record(**values)
+
+
+# ---- MedVLThinker's released layout ---------------------------------------------------------------
+
+
+def to_medvlthinker(record: Record, index: int) -> dict[str, Any]:
+    """Record -> MedVLThinker's released columns (options as a JSON string, dataset_name/index, hash)."""
+    return {
+        "images": [{"bytes": b, "path": None} for b in record.images],
+        "question": record.question,
+        "options": json.dumps(record.options, ensure_ascii=False),
+        "answer_label": record.answer_label,
+        "answer": record.answer,
+        "reasoning": record.reasoning,
+        "dataset_name": record.source,
+        "dataset_index": index,
+        "hash": record_hash(record.question, record.answer),
+    }
+
+
+def from_medvlthinker(row: dict[str, Any], *, split: str = "", license: str = "") -> Record:
+    """A row of MedVLThinker's released layout -> Record; ``dataset_index`` becomes ``source_id``."""
+    return Record(
+        question=row["question"],
+        options=_load_options(row["options"]),
+        answer_label=str(row["answer_label"]).strip(),
+        answer=row["answer"],
+        images=[_image_bytes(im) for im in row.get("images") or []],
+        source=row.get("dataset_name") or "medvlthinker",
+        source_id=str(row.get("dataset_index", "")),
+        license=license,
+        split=split,
+        reasoning=row.get("reasoning"),
+        meta={"hash": row["hash"]} if row.get("hash") else {},
+    )
+
+
+def _load_options(value: Any) -> dict[str, str]:
+    """Options from a JSON object string, a mapping, a list, or "A. x\\nB. y" text."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return {LETTERS[i]: str(v) for i, v in enumerate(value)}
+    text = str(value).strip()
+    if text.startswith(("{", "[")):
+        return _load_options(json.loads(text))
+    options: dict[str, str] = {}
+    for line in text.splitlines():
+        letter, sep, rest = line.strip().partition(". ")
+        if sep and len(letter) == 1 and letter in LETTERS:
+            options[letter] = rest.strip()
+    return options
+
+
+def _image_bytes(value: Any) -> bytes:
+    from medvlt_data.images import image_to_bytes
+
+    return image_to_bytes(value)

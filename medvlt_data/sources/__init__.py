@@ -1,0 +1,50 @@
+"""The source adapters, registered by name.
+
+>>> sorted(SOURCES)[:3]
+['headqa', 'medmcqa', 'medqa']
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from medvlt_data.sources.base import Item, Rejected, Source, SourceError
+
+#: Adapter modules, one per source; importing one registers its adapter.
+ADAPTER_MODULES = ("medqa", "vqa_rad")
+_ALL_ADAPTER_MODULES = (
+    "medqa",
+    "medmcqa",
+    "pubmedqa",
+    "headqa",
+    "pmc_vqa",
+    "vqa_rad",
+    "slake",
+    "pathvqa",
+    "mmmu_medical",
+    "medxpertqa",
+)
+
+SOURCES: dict[str, type[Source]] = {}
+
+
+def register(cls: type[Source]) -> type[Source]:
+    """Class decorator: make an adapter available under its ``name``."""
+    if cls.name in SOURCES:
+        raise ValueError(f"source {cls.name!r} registered twice")
+    SOURCES[cls.name] = cls
+    return cls
+
+
+def get_source(name: str) -> Source:
+    """The adapter registered as ``name``; :class:`SourceError` listing the known names otherwise."""
+    try:
+        return SOURCES[name]()
+    except KeyError:
+        raise SourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}") from None
+
+
+for _module in ADAPTER_MODULES:
+    importlib.import_module(f"medvlt_data.sources.{_module}")
+
+__all__ = ["SOURCES", "Item", "Rejected", "Source", "SourceError", "get_source", "register"]

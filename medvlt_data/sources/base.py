@@ -1,0 +1,228 @@
+"""What a source adapter is, and the small pieces every adapter shares.
+
+An adapter turns one dataset, in its Hub layout or its local raw layout, into a stream of
+:class:`~medvlt_data.schema.Record` or :class:`Rejected` items. Nothing is dropped silently: every
+row read becomes exactly one of the two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Union
+
+from medvlt_data.schema import LETTERS, Record, validate_record
+
+
+class SourceError(Exception):
+    """A user error about a source as a whole: a missing folder, an unknown split, no files found."""
+
+
+@dataclass
+class Rejected:
+    """A row that could not become a valid record, with a stable ``reason`` and a detail message."""
+
+    reason: str
+    detail: str
+    file: str
+    ref: str
+    source: str = ""
+    split: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "source": self.source,
+            "split": self.split,
+            "file": self.file,
+            "record": self.ref,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+Item = Union[Record, Rejected]  # noqa: UP007 (a runtime alias; Python 3.10 has no X | Y for these)
+
+
+class Source:
+    """Base class of the source adapters; subclasses fill the class attributes and two readers."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]  # "text" or "image"
+    license: ClassVar[str]
+    hub_id: ClassVar[str]
+    hub_config: ClassVar[str | None] = None
+    local_layout: ClassVar[str]
+    description: ClassVar[str]
+
+    @property
+    def layouts(self) -> str:
+        return f"hub ({self.hub_id}), local ({self.local_layout})"
+
+    def read(
+        self,
+        *,
+        path: str | Path | None = None,
+        hub: str | None = None,
+        split: str | None = None,
+        revision: str | None = None,
+    ) -> Iterator[Item]:
+        """Read the source from a local ``path`` or a Hub dataset id; validate every record."""
+        if (path is None) == (hub is None):
+            raise SourceError("give exactly one of a local path or a Hub dataset id")
+        if path is not None:
+            root = Path(path)
+            if not root.exists():
+                raise SourceError(f"{self.name}: path does not exist: {root}")
+            items = self.read_local(root, split)
+        else:
+            items = self.read_hub(hub, split, revision)
+        for item in items:
+            if isinstance(item, Rejected):
+                item.source = item.source or self.name
+                yield item
+                continue
+            item.license = item.license or self.license
+            problems = validate_record(item)
+            if problems:
+                yield Rejected(
+                    reason=problems[0].code,
+                    detail="; ".join(map(str, problems)),
+                    file=str(item.meta.get("file", "")),
+                    ref=item.source_id,
+                    source=self.name,
+                    split=item.split,
+                )
+            else:
+                yield item
+
+    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        raise NotImplementedError
+
+    # helpers for subclasses ------------------------------------------------------------------------
+
+    def reject(self, reason: str, detail: str, file: Any, ref: Any, split: str = "") -> Rejected:
+        return Rejected(reason, detail, str(file), str(ref), self.name, split)
+
+    def record(
+        self, *, question: str, options: list[str] | dict[str, str], label: str, source_id: Any,
+        split: str, file: Any, images: list[bytes] | None = None, answer: str | None = None,
+        **meta: Any,
+    ) -> Record:  # fmt: skip
+        """Build a record. ``answer`` defaults to the labelled option's text; pass the source's own
+        answer text when it has one, so that validation catches a disagreement."""
+        if isinstance(options, (list, tuple)):
+            options = {LETTERS[i]: str(o).strip() for i, o in enumerate(options[: len(LETTERS)])}
+        label = str(label).strip().upper()
+        return Record(
+            question=str(question).strip(),
+            options=options,
+            answer_label=label,
+            answer=str(answer).strip() if answer is not None else options.get(label, ""),
+            images=images or [],
+            source=self.name,
+            source_id=str(source_id),
+            license=self.license,
+            split=split,
+            meta={"file": str(file), **{k: v for k, v in meta.items() if v is not None}},
+        )
+
+    def closed_vqa(
+        self, *, question: str, answer: Any, source_id: Any, split: str, file: Any,
+        images: list[bytes], **meta: Any,
+    ) -> Item:  # fmt: skip
+        """A closed-ended VQA pair as a multiple-choice record (rule in :mod:`medvlt_data.closed_vqa`),
+        or an ``open-ended`` rejection."""
+        from medvlt_data.closed_vqa import closed_to_choices
+
+        converted = closed_to_choices(str(question), str(answer))
+        if converted is None:
+            return self.reject(
+                "open-ended",
+                f"{file} ({source_id}): answer {str(answer)!r} is neither yes/no nor one of the "
+                f"alternatives the question names",
+                file, source_id, split,
+            )  # fmt: skip
+        options, label = converted
+        return self.record(
+            question=question, options=options, label=label, source_id=source_id, split=split,
+            file=file, images=images, original_answer=str(answer), **meta,
+        )  # fmt: skip
+
+
+def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """Yield (line number, object or None, error) for each non-blank line of a JSON Lines file."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                continue
+            if not isinstance(value, dict):
+                yield number, None, f"expected a JSON object, got {type(value).__name__}"
+                continue
+            yield number, value, ""
+
+
+def load_json(path: Path) -> Any:
+    """Load a whole JSON file; a syntax error becomes a :class:`SourceError` naming the file."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+
+
+def split_files(
+    root: Path, patterns: dict[str, str], split: str | None, source: str
+) -> list[tuple[str, Path]]:
+    """The (split, file) pairs of a local layout: ``patterns`` maps split name -> file name.
+
+    ``root`` may be the folder or one of the files. Missing files are skipped, but an explicitly asked
+    split that is missing, or no file at all, is a :class:`SourceError`.
+    """
+    if root.is_file():
+        for name, pattern in patterns.items():
+            if root.name == pattern:
+                return [(name, root)]
+        return [(split or root.stem, root)]
+    if split is not None and split not in patterns:
+        raise SourceError(f"{source}: unknown split {split!r}; known: {', '.join(patterns)}")
+    wanted = [split] if split else list(patterns)
+    found = [(name, root / patterns[name]) for name in wanted if (root / patterns[name]).is_file()]
+    if not found:
+        names = ", ".join(patterns[name] for name in wanted)
+        raise SourceError(f"{source}: no data file found in {root} (looked for {names})")
+    return found
+
+
+_SPLIT_WORDS = {"train": "train", "dev": "dev", "validation": "validation", "validate": "validation",
+                "val": "validation", "test": "test"}  # fmt: skip
+
+
+def guess_split(stem: str) -> str:
+    """A split name from a file name: ``pvqa_test`` -> ``test``; no split word -> the stem itself."""
+    for word in reversed(stem.lower().replace("-", "_").replace(".", "_").split("_")):
+        for key, name in _SPLIT_WORDS.items():
+            if word == key or word == f"{key}set":
+                return name
+    return stem
+
+
+def files_by_split(root: Path, suffix: str, split: str | None, source: str) -> list[tuple[str, Path]]:
+    """(split, file) for ``root`` (a file, or a folder of ``*suffix`` files), filtered by ``split``."""
+    files = [root] if root.is_file() else sorted(root.glob(f"*{suffix}"))
+    pairs = [(guess_split(f.name[: -len(suffix)] if f.name.endswith(suffix) else f.stem), f) for f in files]
+    if split is not None:
+        pairs = [(s, f) for s, f in pairs if s == split]
+    if not pairs:
+        wanted = f" for split {split!r}" if split else ""
+        raise SourceError(f"{source}: no *{suffix} file{wanted} in {root}")
+    return pairs

@@ -1,0 +1,53 @@
+"""MedQA-USMLE, 4 options (text).
+
+Hub: ``GBaker/MedQA-USMLE-4-options`` (question, answer, options {A..D}, answer_idx, meta_info).
+Local: JSON Lines whose question embeds ``Answer Choices: (A) ... (B) ...`` and whose label is a
+list such as ``["B"]``; the split is read from the file name (``test.jsonl`` -> test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from medvlt_data.sources import register
+from medvlt_data.sources.base import Item, Source, files_by_split
+from medvlt_data.sources.embedded_choices import read_embedded_choices_jsonl
+from medvlt_data.sources.hub import hub_rows
+
+
+@register
+class MedQA(Source):
+    name = "medqa"
+    modality = "text"
+    license = "CC-BY-4.0"
+    hub_id = "GBaker/MedQA-USMLE-4-options"
+    local_layout = "*.jsonl with embedded 'Answer Choices: (A) ...' and label ['B']"
+    description = "USMLE-style clinical vignettes, 4 options"
+
+    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        for name, path in files_by_split(root, ".jsonl", split, self.name):
+            yield from read_embedded_choices_jsonl(self, path, name)
+
+    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        for name, index, row in hub_rows(repo_id, split=split, revision=revision, source=self.name):
+            options = row.get("options") or {}
+            if not isinstance(options, dict) or not options:
+                yield self.reject(
+                    "empty-options", f"{repo_id} [{name}] row {index}: no options", repo_id, index, name
+                )
+                continue
+            options = {str(k).strip(): str(v).strip() for k, v in sorted(options.items()) if v is not None}
+            label = str(row.get("answer_idx") or "").strip().upper()
+            if label not in options:
+                yield self.reject(
+                    "unknown-answer-letter",
+                    f"{repo_id} [{name}] row {index}: answer_idx {row.get('answer_idx')!r} not in {list(options)}",
+                    repo_id, index, name,
+                )  # fmt: skip
+                continue
+            yield self.record(
+                question=row.get("question") or "", options=options, label=label,
+                source_id=f"{name}-{index:05d}", split=name, file=repo_id,
+                answer=row.get("answer"), meta_info=row.get("meta_info"),
+            )  # fmt: skip

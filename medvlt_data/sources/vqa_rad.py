@@ -1,0 +1,72 @@
+"""VQA-RAD, closed questions as multiple choice (image).
+
+Local: the MEVF layout, ``trainset.json`` / ``testset.json`` (qid, image_name, question, answer,
+answer_type "CLOSED"/"OPEN", sometimes with a trailing space) and ``images/``. OPEN questions are
+rejected as ``open-ended``; CLOSED ones are converted by the rule of :mod:`medvlt_data.closed_vqa`.
+Hub: ``flaviagiammarino/vqa-rad`` (image, question, answer) has no answer type, so the rule alone
+decides which questions are closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from medvlt_data.images import ImageError, ImageStore, image_to_bytes
+from medvlt_data.sources import register
+from medvlt_data.sources.base import Item, Source, load_json, split_files
+from medvlt_data.sources.hub import hub_rows
+
+
+@register
+class VQARAD(Source):
+    name = "vqa_rad"
+    modality = "image"
+    license = "CC0-1.0"
+    hub_id = "flaviagiammarino/vqa-rad"
+    local_layout = "trainset.json/testset.json + images/ (MEVF)"
+    description = "radiology VQA; closed questions as multiple choice"
+
+    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        files = split_files(root, {"train": "trainset.json", "test": "testset.json"}, split, self.name)
+        folder = root if root.is_dir() else root.parent
+        store = ImageStore([folder / "images"])
+        for name, path in files:
+            rows = load_json(path)
+            for index, row in enumerate(rows):
+                ref = str(row.get("qid", f"row {index}")) if isinstance(row, dict) else f"row {index}"
+                if not isinstance(row, dict):
+                    yield self.reject("malformed-row", f"{path} row {index}: not an object", path, ref, name)
+                    continue
+                if str(row.get("answer_type", "")).strip().upper() != "CLOSED":
+                    yield self.reject(
+                        "open-ended", f"{path} (qid {ref}): answer_type {row.get('answer_type')!r}",
+                        path, ref, name,
+                    )  # fmt: skip
+                    continue
+                try:
+                    image = store.read(str(row.get("image_name", "")))
+                except ImageError as exc:
+                    yield self.reject("missing-image", f"{path} (qid {ref}): {exc}", path, ref, name)
+                    continue
+                yield self.closed_vqa(
+                    question=row.get("question", ""), answer=row.get("answer", ""), source_id=ref,
+                    split=name, file=path, images=[image], image_name=row.get("image_name"),
+                    image_organ=row.get("image_organ"), question_type=row.get("question_type"),
+                )  # fmt: skip
+
+    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        rows = hub_rows(repo_id, split=split, revision=revision, image_columns=("image",), source=self.name)
+        for name, index, row in rows:
+            ref = f"{name}-{index:05d}"
+            try:
+                image = image_to_bytes(row.get("image"))
+            except ImageError as exc:
+                yield self.reject(
+                    "missing-image", f"{repo_id} [{name}] row {index}: {exc}", repo_id, ref, name
+                )
+                continue
+            yield self.closed_vqa(
+                question=row.get("question", ""), answer=row.get("answer", ""), source_id=ref,
+                split=name, file=repo_id, images=[image],
+            )  # fmt: skip

@@ -1,0 +1,1 @@
+"""medvlt training: dataset formatting, rewards, SFT and RLVR entry points (see the training issue)."""

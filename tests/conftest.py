@@ -1,0 +1,36 @@
+"""Shared fixtures: the real data folder beside the project, and Hub-layout fixture writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: Real records from public datasets, read in place (never copied into the project).
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+
+
+def realdata(*parts: str) -> Path:
+    """Path under the shared real-data folder; skips the test with a reason when it is absent."""
+    path = REALDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (the shared/realdata folder beside the project)")
+    return path
+
+
+@pytest.fixture
+def hub_repo(tmp_path):
+    """Write a dataset folder in the Hub layout and return its path, usable as a Hub id.
+
+    ``hub_repo({"train": rows, "test": rows}, features=..., config=None)`` writes
+    ``data/{split}-00000-of-00001.parquet`` (or ``{config}/{split}-...`` with a README that declares
+    the config, as multi-config Hub repos do).
+    """
+    from tests.hub_layout import write_hub_dataset
+
+    root = tmp_path / "hub_repo"
+
+    def make(splits, features=None, config=None, root=root):
+        return write_hub_dataset(root, splits, features=features, config=config)
+
+    return make
