@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from medvlt_cli.progress import run_ingest
 from medvlt_data.sources import SOURCES, SourceError, get_source
 
 
@@ -28,10 +29,17 @@ def sources_command() -> None:
 
 @data.command("ingest")
 @click.option("--source", "source_name", type=click.Choice(list(SOURCES)), help="Source adapter to use.")
-@click.option("--path", type=click.Path(path_type=Path), help="Local raw layout (folder or file).")
-@click.option("--hub", help="Hugging Face dataset id in the source's Hub layout.")
+@click.option(
+    "--path", type=click.Path(path_type=Path), help="Local raw layout of --source (folder or file)."
+)
+@click.option("--hub", help="Hugging Face dataset id of --source, in its Hub layout.")
 @click.option("--revision", help="Hub revision (branch, tag or commit) to read.")
 @click.option("--split", help="Read only this split (e.g. train, test).")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Ingest every subfolder of ROOT named after a source (e.g. ROOT/vqa_rad, ROOT/medqa).",
+)
 @click.option("--demo", is_flag=True, help="Ingest every source from the embedded demo corpus.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
 def ingest_command(
@@ -40,36 +48,36 @@ def ingest_command(
     hub: str | None,
     revision: str | None,
     split: str | None,
+    root: Path | None,
     demo: bool,
     out_dir: Path,
 ) -> None:
-    """Turn a source into validated records: Parquet shards, rejects.jsonl and summary.json.
+    """Turn raw source files into validated records: Parquet shards, rejects.jsonl and summary.json.
 
-    Every row read is kept or rejected with a reason; the summary prints read, kept and
-    rejected counts per reason. With --demo, every source is ingested from the embedded demo
-    corpus (made-up questions in each raw layout, written to OUT/raw/) into OUT/<source>/.
+    \b
+    One source:    medvlt data ingest --source vqa_rad --path DIR --out OUT
+                   medvlt data ingest --source medqa --hub GBaker/MedQA-USMLE-4-options --out OUT
+    Many sources:  medvlt data ingest --root DIR --out OUT     (writes OUT/<source>/)
+    Demo corpus:   medvlt data ingest --demo --out OUT         (made-up questions in every raw
+                   layout, written to OUT/raw/, then ingested as with --root)
+
+    Every row read is kept or rejected with a reason: the table shows read, kept and rejected
+    counts per reason, and OUT[/<source>]/rejects.jsonl names the file and record of each reject.
     """
-    from medvlt_cli.progress import run_ingest
-
+    modes = sum([bool(source_name or path or hub), root is not None, demo])
+    if modes != 1:
+        raise click.UsageError("choose one of: --source with --path/--hub, --root DIR, or --demo")
     if demo:
-        if source_name or path or hub:
-            raise click.UsageError(
-                "--demo ingests every source; do not combine it with --source/--path/--hub"
-            )
         from medvlt_data.demo import write_demo_corpus
 
-        corpus = write_demo_corpus(out_dir / "raw")
+        write_demo_corpus(out_dir / "raw")
         click.echo(f"demo corpus written to {out_dir / 'raw'}", err=True)
-        try:
-            summaries = [
-                run_ingest(name, out_dir / name, path=folder, split=split) for name, folder in corpus.items()
-            ]
-        except SourceError as exc:
-            raise click.ClickException(str(exc)) from exc
-        _echo_table(summaries)
+        root = out_dir / "raw"
+    if root is not None:
+        _ingest_root(root, out_dir, split)
         return
     if not source_name:
-        raise click.UsageError("give --source NAME (or --demo)")
+        raise click.UsageError("give --source NAME with --path or --hub")
     if (path is None) == (hub is None):
         raise click.UsageError("give exactly one of --path DIR or --hub ID")
     try:
@@ -77,6 +85,23 @@ def ingest_command(
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_table([summary])
+
+
+def _ingest_root(root: Path, out_dir: Path, split: str | None) -> None:
+    summaries, failures = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name not in SOURCES:
+            click.echo(f"skipped {folder}: no source named {folder.name!r}", err=True)
+            continue
+        try:
+            summaries.append(run_ingest(folder.name, out_dir / folder.name, path=folder, split=split))
+        except SourceError as exc:
+            failures.append(f"{folder.name}: {exc}")
+    if not summaries and not failures:
+        raise click.ClickException(f"no folder of {root} is named after a source ({', '.join(SOURCES)})")
+    _echo_table(summaries)
+    if failures:
+        raise click.ClickException("some sources failed:\n  " + "\n  ".join(failures))
 
 
 def _echo_table(summaries) -> None:

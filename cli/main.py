@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-from medvlt_cli.data import data
 
+from medvlt_cli.data import data
 from medvlt_data import __version__
 
 

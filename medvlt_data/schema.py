@@ -206,7 +206,11 @@ def to_medvlthinker(record: Record, index: int) -> dict[str, Any]:
 
 
 def from_medvlthinker(row: dict[str, Any], *, split: str = "", license: str = "") -> Record:
-    """A row of MedVLThinker's released layout -> Record; ``dataset_index`` becomes ``source_id``."""
+    """A row of MedVLThinker's released layout -> Record.
+
+    ``dataset_index`` becomes ``source_id`` (the hash when a row has no index).
+    """
+    index = row.get("dataset_index")
     return Record(
         question=row["question"],
         options=_load_options(row["options"]),
@@ -214,7 +218,7 @@ def from_medvlthinker(row: dict[str, Any], *, split: str = "", license: str = ""
         answer=row["answer"],
         images=[_image_bytes(im) for im in row.get("images") or []],
         source=row.get("dataset_name") or "medvlthinker",
-        source_id=str(row.get("dataset_index", "")),
+        source_id=str(index) if index is not None else record_hash(row["question"], row["answer"]),
         license=license,
         split=split,
         reasoning=row.get("reasoning"),
