@@ -87,24 +87,32 @@ def read_image_file(path: Path) -> bytes:
 class ImageStore:
     """Finds image files by relative name in folders and zip archives (e.g. ``imgs/``, ``images.zip``).
 
-    Names are tried as given and by base name, so ``xmlab102/source.jpg`` is found under ``imgs/``
-    or inside ``imgs.zip`` at ``imgs/xmlab102/source.jpg``.
+    A name is looked up as given and with leading folders removed, as long as one folder remains:
+    ``imgs/xmlab102/source.jpg`` is found as ``xmlab102/source.jpg`` under ``imgs/`` or inside
+    ``imgs.zip``, but never as some other folder's ``source.jpg``. A bare file name matches a file of
+    that name anywhere in an archive, unless two files share it.
     """
 
     def __init__(self, roots: Iterable[Path]):
         self.folders: list[Path] = []
         self._members: dict[str, tuple[zipfile.ZipFile, str]] = {}
+        self._ambiguous: set[str] = set()
         for root in roots:
             root = Path(root)
             if root.is_dir():
                 self.folders.append(root)
             elif root.is_file() and zipfile.is_zipfile(root):
                 archive = zipfile.ZipFile(root)
-                for name in archive.namelist():
-                    if not name.endswith("/"):
-                        self._members.setdefault(name, (archive, name))
-                        self._members.setdefault(_strip_first(name), (archive, name))
-                        self._members.setdefault(name.rsplit("/", 1)[-1], (archive, name))
+                for member in archive.namelist():
+                    if not member.endswith("/"):
+                        parts = member.split("/")
+                        for i in range(len(parts)):
+                            self._add("/".join(parts[i:]), archive, member)
+
+    def _add(self, key: str, archive: zipfile.ZipFile, member: str) -> None:
+        known = self._members.setdefault(key, (archive, member))
+        if known != (archive, member):
+            self._ambiguous.add(key)
 
     def __bool__(self) -> bool:
         return bool(self.folders or self._members)
@@ -116,19 +124,17 @@ class ImageStore:
     def read(self, name: str) -> bytes:
         """Bytes of the image called ``name``; :class:`ImageError` naming the places searched."""
         name = str(name).replace("\\", "/").lstrip("./")
+        parts = name.split("/")
+        candidates = ["/".join(parts[i:]) for i in range(max(1, len(parts) - 1))]
         for folder in self.folders:
-            for candidate in (folder / name, folder / name.rsplit("/", 1)[-1]):
-                if candidate.is_file():
-                    return read_image_file(candidate)
-        for key in (name, _strip_first(name), name.rsplit("/", 1)[-1]):
-            if key in self._members:
+            for candidate in candidates:
+                if (folder / candidate).is_file():
+                    return read_image_file(folder / candidate)
+        for key in candidates:
+            if key in self._members and (key not in self._ambiguous or self._members[key][1] == key):
                 archive, member = self._members[key]
                 info = archive.getinfo(member)
                 if info.file_size > MAX_IMAGE_BYTES:
                     raise ImageError(f"image {name} of {info.file_size} bytes exceeds the size limit")
                 return archive.read(member)
         raise ImageError(f"image file not found: {name} (searched {self.describe()})")
-
-
-def _strip_first(name: str) -> str:
-    return name.split("/", 1)[1] if "/" in name else name

@@ -71,3 +71,16 @@ def test_store_finds_files_in_folders_and_zips(tmp_path):
     with pytest.raises(ImageError, match=r"not found: nope\.jpg \(searched"):
         store.read("nope.jpg")
     assert not ImageStore([tmp_path / "absent"])
+
+
+def test_store_never_substitutes_another_folders_file(tmp_path):
+    archive = tmp_path / "imgs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("imgs/xmlab1/source.jpg", b"one")
+        z.writestr("imgs/xmlab3/source.jpg", b"three")
+    store = ImageStore([archive])
+    assert store.read("xmlab3/source.jpg") == b"three"
+    with pytest.raises(ImageError, match=r"not found: xmlab2/source\.jpg"):
+        store.read("xmlab2/source.jpg")
+    with pytest.raises(ImageError, match=r"not found: source\.jpg"):  # two files share the bare name
+        store.read("source.jpg")

@@ -30,10 +30,7 @@ def write_demo_corpus(root: str | Path) -> dict[str, Path]:
     root = Path(root)
     corpus: dict[str, Path] = {}
     for name in DEMO_SOURCES:
-        try:  # TEMPORARY while demo writers are being written
-            module = importlib.import_module(f"medvlt_data.demo.{name}")
-        except ModuleNotFoundError:
-            continue
+        module = importlib.import_module(f"medvlt_data.demo.{name}")
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         corpus[name] = module.write(folder)

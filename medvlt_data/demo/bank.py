@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -148,3 +149,11 @@ def _draw(image: DemoImage, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def write_demo_images(folder: Path, suffix: str = ".jpg") -> Path:
+    """Write every demo image as ``{name}{suffix}`` (JPEG) into ``folder``; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in DEMO_IMAGES:
+        (folder / f"{image.name}{suffix}").write_bytes(image.jpeg())
+    return folder

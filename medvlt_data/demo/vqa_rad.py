@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medvlt_data.demo.bank import DEMO_IMAGES, image_items
+from medvlt_data.demo.bank import image_items, write_demo_images
 
 
 def write(root: Path) -> Path:
-    images = root / "images"
-    images.mkdir(exist_ok=True)
-    for image in DEMO_IMAGES:
-        (images / f"{image.name}.jpg").write_bytes(image.jpeg())
+    write_demo_images(root / "images")
     rows = []
     for qid, item in enumerate(i for i in image_items() if not i.options):
         closed = item.answer in ("yes", "no") or " or " in item.question

@@ -44,10 +44,6 @@ def get_source(name: str) -> Source:
 
 
 for _module in ADAPTER_MODULES:
-    try:  # TEMPORARY while adapters are being written; made strict once all exist
-        importlib.import_module(f"medvlt_data.sources.{_module}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"medvlt_data.sources.{_module}":
-            raise
+    importlib.import_module(f"medvlt_data.sources.{_module}")
 
 __all__ = ["SOURCES", "Item", "Rejected", "Source", "SourceError", "get_source", "register"]

@@ -62,7 +62,7 @@ def read_embedded_choices_jsonl(
             )  # fmt: skip
             continue
         label = _first_label(row.get("label"))
-        if label not in LETTERS[: len(options)]:
+        if len(label) != 1 or label not in LETTERS[: len(options)]:
             yield source.reject(
                 "unknown-answer-letter",
                 f"{path}:{number} ({ref}): label {row.get('label')!r} is not one of the "
