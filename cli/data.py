@@ -35,6 +35,7 @@ def sources_command() -> None:
 @click.option("--hub", help="Hugging Face dataset id of --source, in its Hub layout.")
 @click.option("--revision", help="Hub revision (branch, tag or commit) to read.")
 @click.option("--split", help="Read only this split (e.g. train, test).")
+@click.option("--config", help="Dataset config of sources that have several (medxpertqa: MM or Text).")
 @click.option(
     "--root",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -48,6 +49,7 @@ def ingest_command(
     hub: str | None,
     revision: str | None,
     split: str | None,
+    config: str | None,
     root: Path | None,
     demo: bool,
     out_dir: Path,
@@ -81,7 +83,9 @@ def ingest_command(
     if (path is None) == (hub is None):
         raise click.UsageError("give exactly one of --path DIR or --hub ID")
     try:
-        summary = run_ingest(source_name, out_dir, path=path, hub=hub, split=split, revision=revision)
+        summary = run_ingest(
+            source_name, out_dir, path=path, hub=hub, split=split, revision=revision, config=config
+        )
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_table([summary])

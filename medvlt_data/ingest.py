@@ -41,10 +41,11 @@ def ingest(
     hub: str | None = None,
     split: str | None = None,
     revision: str | None = None,
+    config: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     """Read ``source_name`` from ``path`` or ``hub`` and write records and rejects under ``out_dir``."""
-    source = get_source(source_name)
+    source = get_source(source_name, config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     origin = str(path) if path is not None else f"hub:{hub}" + (f"@{revision}" if revision else "")

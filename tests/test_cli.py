@@ -97,3 +97,19 @@ def test_root_ingests_realdata_folders_and_skips_others(tmp_path):
         if name in SOURCES or name == "total":
             assert int(read) == int(kept) + int(rejected), name
     assert rows["vqa_rad"][0] == "3515" and rows["medqa"] == ["1273", "1273", "0"]
+
+
+def test_config_option(tmp_path):
+    from medvlt_data.demo import write_demo_corpus
+
+    corpus = write_demo_corpus(tmp_path / "raw")
+    result = run("data", "ingest", "--source", "medxpertqa", "--path", str(corpus["medxpertqa"]),
+                 "--config", "MM", "--out", str(tmp_path / "mm"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "mm" / "summary.json").read_text())["kept"] == 36
+    result = CliRunner().invoke(cli, ["data", "ingest", "--source", "medqa", "--path", str(corpus["medqa"]),
+                                      "--config", "MM", "--out", str(tmp_path / "x")])  # fmt: skip
+    assert result.exit_code == 1 and "source 'medqa' has no configs" in result.output
+    result = CliRunner().invoke(cli, ["data", "ingest", "--source", "medxpertqa", "--path",
+                                      str(corpus["medxpertqa"]), "--config", "XX", "--out", str(tmp_path / "y")])  # fmt: skip
+    assert result.exit_code == 1 and "unknown config 'XX'" in result.output

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from medvlt_data.sources.base import Item, Rejected, Source, SourceError
 
@@ -35,12 +36,19 @@ def register(cls: type[Source]) -> type[Source]:
     return cls
 
 
-def get_source(name: str) -> Source:
-    """The adapter registered as ``name``; :class:`SourceError` listing the known names otherwise."""
-    try:
-        return SOURCES[name]()
-    except KeyError:
-        raise SourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}") from None
+def get_source(name: str, config: str | None = None) -> Source:
+    """The adapter registered as ``name`` (with a dataset ``config`` where the source has several).
+
+    Raises :class:`SourceError` for an unknown name, or a config given to a source without configs.
+    """
+    if name not in SOURCES:
+        raise SourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}")
+    cls = SOURCES[name]
+    if config is None:
+        return cls()
+    if "config" not in inspect.signature(cls).parameters:
+        raise SourceError(f"source {name!r} has no configs; drop --config {config}")
+    return cls(config=config)
 
 
 for _module in ADAPTER_MODULES:
