@@ -117,3 +117,13 @@ def _echo_table(summaries) -> None:
         read = sum(s.read for s in summaries)
         kept = sum(s.kept for s in summaries)
         click.echo(f"{'total':<14}{read:>8}{kept:>8}{read - kept:>10}")
+
+
+def _register_build_commands() -> None:
+    from medvlt_cli.build import build_command, inspect_command, splits_command
+
+    for command in (build_command, splits_command, inspect_command):
+        data.add_command(command)
+
+
+_register_build_commands()

@@ -67,8 +67,13 @@ class Source:
         hub: str | None = None,
         split: str | None = None,
         revision: str | None = None,
+        validate: bool = True,
     ) -> Iterator[Item]:
-        """Read the source from a local ``path`` or a Hub dataset id; validate every record."""
+        """Read the source from a local ``path`` or a Hub dataset id.
+
+        Every record is validated (an invalid one becomes a rejection) unless ``validate`` is
+        False, as in a build, whose own validation step records the drops.
+        """
         if (path is None) == (hub is None):
             raise SourceError("give exactly one of a local path or a Hub dataset id")
         if path is not None:
@@ -84,7 +89,7 @@ class Source:
                 yield item
                 continue
             item.license = item.license or self.license
-            problems = validate_record(item)
+            problems = validate_record(item) if validate else []
             if problems:
                 yield Rejected(
                     reason=problems[0].code,

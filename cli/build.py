@@ -1,0 +1,135 @@
+"""``medvlt data build | splits | inspect``: curated, versioned datasets from named recipes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+
+def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
+    paths = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=DIR, got {value!r}", param_hint="--source-path")
+        if not Path(path).exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="--source-path")
+        paths[name] = path
+    return paths
+
+
+@click.command("build")
+@click.option("--split", "split_name", required=True, help="Named split (recipe); see `medvlt data splits`.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: builds/SPLIT]."
+)
+@click.option("--source-path", "source_paths", multiple=True, metavar="NAME=DIR",
+              help="Read source (or benchmark) NAME from its local raw layout instead of the Hub. Repeatable.")  # fmt: skip
+@click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default="local", show_default=True,
+              help="Where the datatrove stages run.")  # fmt: skip
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Parallel tasks of the prepare stage."
+)
+@click.option("--sources", "only_sources", help="Comma-separated subset of the recipe's sources to build.")
+@click.option("--decontaminate-against", help="Comma-separated benchmarks (default: the recipe's six).")
+@click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
+              help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
+@click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
+def build_command(split_name, out_dir, source_paths, executor, workers, only_sources, decontaminate_against,
+                  eval_build, slurm_partition) -> None:  # fmt: skip
+    """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate.
+
+    Writes Parquet shards (data/), rejects with reasons (.work/rejects/), stats.json and a
+    dataset card (README.md). The version is the recipe VERSION plus a content hash of the output;
+    re-running an interrupted build with the same arguments resumes it.
+    """
+    from medvlt_data.pipeline.build import BuildError, ExecutorOptions, run_build
+    from medvlt_data.recipes import BuildContext, make_plan
+    from medvlt_data.sources import SourceError
+
+    out = out_dir or Path("builds") / split_name
+    context = BuildContext(
+        out=out,
+        source_paths=_source_paths(source_paths),
+        decontaminate_against=[b.strip() for b in decontaminate_against.split(",")]
+        if decontaminate_against
+        else None,
+        eval_build=eval_build,
+        only_sources=[s.strip() for s in only_sources.split(",")] if only_sources else None,
+    )
+    options = ExecutorOptions(kind=executor, workers=workers)
+    if slurm_partition:
+        options.slurm["partition"] = slurm_partition
+    try:
+        plan = make_plan(split_name, context)
+        stats = run_build(plan, out, options)
+    except (BuildError, SourceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if "submitted" in stats:
+        click.echo(f"submitted stages {', '.join(stats['submitted'])}; logs in {stats['logs']}")
+        return
+    _echo_summary(stats, out)
+
+
+def _echo_summary(stats: dict, out: Path) -> None:
+    click.echo(f"\n{stats['name']} {stats['version']} -> {out}")
+    click.echo(f"{'source':<16}{'read':>9}{'kept':>9}{'dropped':>9}")
+    for s in stats["sources"]:
+        click.echo(f"{s['name']:<16}{s['read']:>9}{s['kept']:>9}{s['dropped']:>9}")
+    click.echo(
+        f"{'total':<16}{stats['num_read']:>9}{stats['num_records']:>9}{stats['num_read'] - stats['num_records']:>9}"
+    )
+    for step, reasons in stats["drops"].items():
+        click.echo(f"dropped at {step}: " + ", ".join(f"{r}={n}" for r, n in reasons.items()))
+
+
+@click.command("splits")
+def splits_command() -> None:
+    """List the named splits (recipes) with their version and purpose."""
+    from medvlt_data.recipes import RECIPES, describe
+
+    for name in RECIPES:
+        version, line = describe(name)
+        click.echo(f"{name:<12} v{version}  {line}")
+
+
+@click.command("inspect")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--records", "n_records", default=3, show_default=True, help="How many records to show.")
+def inspect_command(folder: Path, n_records: int) -> None:
+    """Show a build or ingest folder: counts, schema, a few records and the drop reasons."""
+    import pyarrow.parquet as pq
+
+    from medvlt_data.parquet_io import parquet_files, read_records
+
+    files = parquet_files(folder)
+    if not files:
+        raise click.ClickException(f"no Parquet files in {folder} (expected data/*.parquet)")
+    click.echo(f"schema: {pq.read_schema(files[0]).to_string(show_schema_metadata=False)}")
+    by_split, by_source, shown = Counter(), Counter(), 0
+    for record in read_records(folder):
+        by_split[record.split] += 1
+        by_source[record.meta.get("benchmark") or record.source] += 1
+        if shown < n_records:
+            shown += 1
+            click.echo(f"\n[{record.ref}] {record.question[:300]}")
+            for letter, text in record.options.items():
+                click.echo(f"  {letter}. {text}" + ("   <- answer" if letter == record.answer_label else ""))
+            if record.images:
+                click.echo(f"  images: {len(record.images)}")
+    click.echo(f"\nrecords: {sum(by_split.values())}")
+    click.echo("per split: " + ", ".join(f"{k}={v}" for k, v in sorted(by_split.items())))
+    click.echo("per source: " + ", ".join(f"{k}={v}" for k, v in sorted(by_source.items())))
+    for name in ("stats.json", "summary.json"):
+        if (folder / name).exists():
+            info = json.loads((folder / name).read_text())
+            drops = info.get("drops") or {"ingest": info.get("rejected_by_reason", {})}
+            for step, reasons in drops.items():
+                click.echo(
+                    f"dropped at {step}: " + (", ".join(f"{r}={n}" for r, n in reasons.items()) or "-")
+                )
+            if "version" in info:
+                click.echo(f"version: {info['version']}  content hash: {info['content_hash']}")

@@ -1,0 +1,285 @@
+"""Running a build: the stages of a recipe on a datatrove executor, then the finished dataset.
+
+Stages (each a datatrove pipeline; logs and completion marks under ``OUT/.work/logs/<stage>``, so
+an interrupted build re-run with the same arguments skips the tasks that finished):
+
+1. ``prepare`` (``workers`` tasks): read -> normalize -> validate -> images -> stage shards;
+2. ``merge`` (1 task): canonical order, exact dedup, ``shards`` canonical shards;
+3. ``minhash-*`` (near-duplicate questions, datatrove's MinHash stages, when the recipe asks);
+4. ``finish`` (``shards`` tasks): near-dup filter -> decontamination -> record writer.
+
+Then :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
+and out, computes the content hash and writes ``stats.json`` and the dataset card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from medvlt_data import __version__
+from medvlt_data.parquet_io import record_features
+from medvlt_data.pipeline.steps import (
+    CanonicalMerge,
+    Normalize,
+    RecipeReader,
+    RecordShardWriter,
+    RegexWordTokenizer,
+    SourceSpec,
+    Validate,
+)
+from medvlt_data.pipeline.storage import count_rejects, document_reader, document_writer, rejects_writer
+
+
+class BuildError(RuntimeError):
+    """A build that cannot run or did not finish (the message says which stage and why)."""
+
+
+@dataclass
+class BuildPlan:
+    """What a recipe asks for: its sources and which curation stages run."""
+
+    name: str
+    version: int
+    description: str
+    sources: list[SourceSpec]
+    dedup_exact: bool = True
+    dedup_near: bool = True
+    decontaminate: bool = True
+    shards: int = 4
+    minhash: dict[str, Any] = field(
+        default_factory=lambda: {"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8}
+    )
+    benchmark_index: str | None = None  # path of a saved BenchmarkIndex
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExecutorOptions:
+    kind: str = "local"  # local | slurm | ray
+    workers: int = 1
+    slurm: dict[str, Any] = field(default_factory=dict)
+    ray: dict[str, Any] = field(default_factory=dict)
+
+
+def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, list, int]]:
+    """(stage name, datatrove pipeline, tasks) for every stage of ``plan``, in order."""
+    from medvlt_data.pipeline.image_step import ImagePrep
+
+    work = out / ".work"
+    w = str(work)
+    stages: list[tuple[str, list, int]] = [
+        (
+            "prepare",
+            [
+                RecipeReader(plan.sources, w),
+                Normalize(),
+                Validate(exclusion_writer=rejects_writer(w, "validate")),
+                ImagePrep(exclusion_writer=rejects_writer(w, "images")),
+                document_writer(work / "prepared"),
+            ],
+            workers,
+        ),
+        (
+            "merge",
+            [
+                CanonicalMerge(
+                    str(work / "prepared"), str(work / "canonical"), w, plan.shards, plan.dedup_exact
+                )
+            ],
+            1,
+        ),
+    ]
+    finish: list = [document_reader(work / "canonical")]
+    if plan.dedup_near:
+        from datatrove.pipeline.dedup.minhash import (
+            MinhashConfig,
+            MinhashDedupBuckets,
+            MinhashDedupCluster,
+            MinhashDedupFilter,
+            MinhashDedupSignature,
+        )
+        from datatrove.utils.hashing import HashConfig
+
+        config = MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="sha1"), **plan.minhash)
+        sigs, buckets, clusters = (
+            work / "minhash" / "sigs",
+            work / "minhash" / "buckets",
+            work / "minhash" / "remove",
+        )
+        tokenizer = RegexWordTokenizer()
+        stages += [
+            ("minhash-signatures", [document_reader(work / "canonical"),
+                                    MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], plan.shards),
+            ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
+            ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
+        ]  # fmt: skip
+        near = rejects_writer(w, "dedup_near")
+        near.default_reason = "near-duplicate"
+        finish.append(MinhashDedupFilter(str(clusters), exclusion_writer=near))
+    if plan.decontaminate:
+        from medvlt_data.pipeline.decontaminate import DecontaminationFilter
+
+        if not plan.benchmark_index:
+            raise BuildError(f"{plan.name}: decontamination needs a benchmark index")
+        finish.append(
+            DecontaminationFilter(plan.benchmark_index, exclusion_writer=rejects_writer(w, "decontaminate"))
+        )
+    finish.append(RecordShardWriter(str(work / "final")))
+    stages.append(("finish", finish, plan.shards))
+    return stages
+
+
+def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_dir: Path, stage: str):
+    """A datatrove executor of the chosen kind for one stage."""
+    if options.kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(
+            pipeline, tasks=tasks, workers=min(options.workers, tasks), logging_dir=str(logging_dir)
+        )
+    if options.kind == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        return RayPipelineExecutor(
+            pipeline, tasks=tasks, workers=options.workers, logging_dir=str(logging_dir), **options.ray
+        )
+    if options.kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        slurm = {"time": "24:00:00", "partition": "cpu", **options.slurm}
+        return SlurmPipelineExecutor(
+            pipeline, tasks=tasks, workers=options.workers, logging_dir=str(logging_dir),
+            job_name=f"medvlt-{stage}", **slurm,
+        )  # fmt: skip
+    raise BuildError(f"unknown executor {options.kind!r}; choose local, slurm or ray")
+
+
+def run_build(plan: BuildPlan, out: str | Path, options: ExecutorOptions | None = None) -> dict[str, Any]:
+    """Run every stage of ``plan`` into ``out`` and finalize; returns the build's stats."""
+    options = options or ExecutorOptions()
+    out = Path(out)
+    logs = out / ".work" / "logs"
+    stages = stage_pipelines(plan, out, options.workers)
+    if options.kind == "slurm":
+        previous = None
+        for stage, pipeline, tasks in stages:
+            executor = make_executor(options, pipeline, tasks, logs / stage, stage)
+            executor.depends = previous
+            previous = executor
+        previous.run()
+        return {"submitted": [s for s, _, _ in stages], "logs": str(logs)}
+    for stage, pipeline, tasks in stages:
+        executor = make_executor(options, pipeline, tasks, logs / stage, stage)
+        try:
+            executor.run()
+        except Exception as exc:  # a task failed: datatrove has logged its traceback under logs/
+            raise BuildError(
+                f"stage {stage!r} failed: {type(exc).__name__}: {exc} (task logs in {logs / stage}/logs); "
+                "fix the cause and re-run the same command to resume"
+            ) from exc
+        missing = executor.get_incomplete_ranks(range(tasks))
+        if missing:
+            raise BuildError(
+                f"stage {stage!r}: {len(missing)} of {tasks} tasks did not finish (see {logs / stage}/logs); "
+                "fix the cause and re-run the same command to resume"
+            )
+    return finalize(plan, out)
+
+
+def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
+    """Assemble ``data/``, count records in and out, hash the content, write stats and card."""
+    work = out / ".work"
+    data = out / "data"
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    splits: dict[str, int] = {}
+    per_source: Counter[str] = Counter()
+    licenses: set[str] = set()
+    digest = hashlib.sha256()
+    for split_dir in sorted(p for p in (work / "final").glob("*") if p.is_dir()):
+        parts = sorted(split_dir.glob("*.parquet"))
+        for i, part in enumerate(parts):
+            target = data / f"{split_dir.name}-{i:05d}-of-{len(parts):05d}.parquet"
+            shutil.copyfile(part, target)
+            table = pq.read_table(part)
+            splits[split_dir.name] = splits.get(split_dir.name, 0) + table.num_rows
+            for row in table.to_pylist():
+                per_source[json.loads(row["meta"]).get("benchmark") or row["source"]] += 1
+                licenses.add(row["license"].lower() or "other")
+                digest.update(_row_digest(row))
+    read = Counter()
+    for path in sorted((work / "read_counts").glob("*.json")):
+        read.update(json.loads(path.read_text()))
+    drops = count_rejects(work)
+    dropped_by_source = _dropped_by_source(work)
+    sources = []
+    for spec in plan.sources:
+        key = spec.benchmark or spec.name
+        sources.append({"name": key, "origin": spec.origin, "read": read[key], "kept": per_source[key],
+                        "dropped": dropped_by_source[key], **spec.options})  # fmt: skip
+    lost = [s["name"] for s in sources if s["read"] != s["kept"] + s["dropped"]]
+    if lost:
+        raise BuildError(f"records unaccounted for in sources {lost}: read != kept + dropped")
+    content_hash = digest.hexdigest()
+    stats = {
+        "name": plan.name,
+        "pretty_name": f"medvlt {plan.name}",
+        "description": plan.description,
+        "recipe_version": plan.version,
+        "version": f"v{plan.version}-{content_hash[:12]}",
+        "content_hash": content_hash,
+        "medvlt_version": __version__,
+        "num_records": sum(splits.values()),
+        "num_read": sum(read.values()),
+        "splits": dict(sorted(splits.items())),
+        "sources": sources,
+        "drops": drops,
+        "decontamination": {k.split(":", 1)[1]: v for k, v in drops.get("decontaminate", {}).items()},
+        "licenses": sorted(licenses) or ["other"],
+        "modality": _modality(plan),
+        "features": list(record_features()),
+        "pass_counts": None,
+        "difficulty": None,
+        "recipe": plan.params,
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_card(stats, out)
+    return stats
+
+
+def _modality(plan: BuildPlan) -> str:
+    from medvlt_data.sources import SOURCES
+
+    kinds = {SOURCES[spec.name].modality for spec in plan.sources}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _row_digest(row: dict) -> bytes:
+    images = [hashlib.sha256(im["bytes"] or b"").hexdigest() for im in row["images"] or []]
+    fields = {k: v for k, v in row.items() if k != "images"}
+    return hashlib.sha256(json.dumps([fields, images], sort_keys=True, default=str).encode()).digest()
+
+
+def _dropped_by_source(work: Path) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in (work / "rejects").glob("*/*.jsonl"):
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    counts[json.loads(line)["source"]] += 1
+    return counts
+
+
+def _write_card(stats: dict[str, Any], out: Path) -> None:
+    from hub_cards.dataset_card import write_dataset_card
+
+    write_dataset_card(stats, out)

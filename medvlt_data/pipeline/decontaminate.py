@@ -1,0 +1,404 @@
+"""Decontamination: drop training records whose question or images match an evaluation benchmark item.
+
+A :class:`BenchmarkIndex` holds every benchmark item in two compact, picklable indexes:
+
+- text: exact hashes of the normalized question, and a MinHash LSH index over word 5-gram shingles
+  (candidates are verified by the exact Jaccard similarity of their hashed shingle sets);
+- images: 64-bit perceptual hashes, found through five bit-bands (by the pigeonhole principle, two
+  hashes within Hamming distance 4 agree on at least one of five bands) and verified by distance.
+
+Which texts are indexed follows what identifies an item. A short question ("Is this image normal?",
+"Which of the following is true?") recurs across datasets with other images or options, so:
+
+- text-only items with fewer than ``min_words`` words are matched exactly on question + option set;
+- items with images are matched by text only when their question has at least ``image_min_words``
+  words (a specific vignette); shorter image questions are matched through their images alone.
+
+Perceptual hashes of flat images (fewer than :data:`MIN_PHASH_BITS` set bits: a blank or uniform
+picture) carry no identity and are ignored. Every hash is deterministic (hashlib), so an index built
+once can be saved (:meth:`BenchmarkIndex.save`) and reused by any number of workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from medvlt_data.images import ImageError
+from medvlt_data.pipeline.image_step import document_options, image_phash
+from medvlt_data.schema import Record
+
+#: Word n-gram length of the text shingles.
+SHINGLE_WORDS = 5
+#: A perceptual hash with fewer set bits comes from a (nearly) flat image and is not matched.
+MIN_PHASH_BITS = 16
+#: Bit widths of the five bands of a 64-bit perceptual hash.
+PHASH_BANDS = (13, 13, 13, 13, 12)
+
+_PRIME = np.uint64((1 << 31) - 1)
+_WORD = re.compile(r"\w+")
+_MATCH = tuple[str, str]
+
+
+def question_words(text: str) -> list[str]:
+    """The words of a question as the text index sees them (NFKC, casefolded, punctuation dropped).
+
+    >>> question_words("A 65-year-old MAN: what's next?")
+    ['a', '65', 'year', 'old', 'man', 'what', 's', 'next']
+    """
+    return _WORD.findall(unicodedata.normalize("NFKC", str(text)).casefold())
+
+
+def _h64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def shingle_hashes(words: list[str]) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the word 5-gram shingles (the whole text when it is shorter)."""
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    tokens = np.array([_h64(w) for w in words], dtype=np.uint64)
+    width = min(SHINGLE_WORDS, len(tokens))
+    mixed = np.zeros(len(tokens) - width + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            mixed = mixed * np.uint64(0x100000001B3) + tokens[j : len(tokens) - width + 1 + j]
+        mixed ^= np.uint64(width)
+    return np.unique(mixed)
+
+
+@functools.lru_cache(maxsize=4)
+def _perm_params(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(tag: str, i: int) -> int:
+        return _h64(f"minhash-{tag}-{i}") % (int(_PRIME) - 1) + 1
+
+    a = np.array([draw("a", i) for i in range(num_perm)], dtype=np.uint64)
+    b = np.array([draw("b", i) for i in range(num_perm)], dtype=np.uint64)
+    return a, b
+
+
+def minhash_bands(shingles: np.ndarray, num_perm: int, bands: int) -> np.ndarray:
+    """One 64-bit key per LSH band of the MinHash signature of ``shingles`` (``bands`` keys)."""
+    a, b = _perm_params(num_perm)
+    x = (shingles & np.uint64(0xFFFFFFFF))[:, None]
+    signature = ((a[None, :] * x + b[None, :]) % _PRIME).min(axis=0)
+    keys = np.zeros(bands, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in signature.reshape(bands, num_perm // bands).T:
+            keys = (keys ^ row) * np.uint64(0x100000001B3)
+    return keys
+
+
+def _phash_bands(value: int) -> list[int]:
+    out, shift = [], 0
+    for width in PHASH_BANDS:
+        out.append((value >> shift) & ((1 << width) - 1))
+        shift += width
+    return out
+
+
+def _sorted_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], values[order]
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, key: Any) -> np.ndarray:
+    lo, hi = np.searchsorted(keys, key, side="left"), np.searchsorted(keys, key, side="right")
+    return values[lo:hi]
+
+
+class BenchmarkIndex:
+    """Text and image fingerprints of evaluation benchmark items, queried by :meth:`match_text`/:meth:`match_images`.
+
+    Build it with :meth:`build` from ``(benchmark name, Record)`` pairs or with :meth:`from_documents`.
+    Items are named ``(benchmark, record.ref)``; a query matching several reports the first in sorted
+    order, so results never depend on the order items were added.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.8,
+        hamming: int = 4,
+        num_perm: int = 128,
+        bands: int = 32,
+        min_words: int = 10,
+        image_min_words: int = 25,
+    ):
+        if num_perm % bands:
+            raise ValueError(f"num_perm={num_perm} is not a multiple of bands={bands}")
+        if not 0 <= hamming < len(PHASH_BANDS):
+            raise ValueError(f"hamming must be in 0..{len(PHASH_BANDS) - 1} for the five-band index")
+        self.params = dict(
+            threshold=threshold,
+            hamming=hamming,
+            num_perm=num_perm,
+            bands=bands,
+            min_words=min_words,
+            image_min_words=image_min_words,
+        )
+        self.items: list[_MATCH] = []
+        empty_u64, empty_i = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        self.exact_keys, self.exact_items = empty_u64, empty_i
+        self.band_keys = np.zeros((0, bands), dtype=np.uint64)
+        self.band_items = np.zeros((0, bands), dtype=np.int64)
+        self.shingles, self.shingle_offsets, self.near_items = empty_u64, np.zeros(1, dtype=np.int64), empty_i
+        self.phashes, self.phash_items = empty_u64, empty_i
+        self.phash_band_keys = np.zeros((0, len(PHASH_BANDS)), dtype=np.uint64)
+        self.phash_band_pos = np.zeros((0, len(PHASH_BANDS)), dtype=np.int64)
+
+    # ---- building ---------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, pairs: Iterable[tuple[str, Record]], **params: Any) -> BenchmarkIndex:
+        """Index ``(benchmark, record)`` pairs; undecodable benchmark images are skipped."""
+        entries = []
+        for benchmark, record in pairs:
+            phashes = []
+            for data in record.images:
+                try:
+                    phashes.append(image_phash(data))
+                except ImageError:
+                    continue
+            entries.append(
+                (benchmark, record.ref, record.question, record.options, phashes, bool(record.images))
+            )
+        return cls._from_entries(entries, params)
+
+    @classmethod
+    def from_documents(
+        cls, docs: Iterable[Document], benchmark: str | None = None, **params: Any
+    ) -> BenchmarkIndex:
+        """Index Documents (``benchmark`` defaults to each record's source); uses ``image_phash`` if set."""
+        entries = []
+        for doc in docs:
+            name = benchmark or str(doc.metadata.get("row", {}).get("source", ""))
+            phashes = _document_phashes(doc)
+            entries.append((name, str(doc.id), doc.text, document_options(doc), phashes, bool(doc.media)))
+        return cls._from_entries(entries, params)
+
+    @classmethod
+    def _from_entries(cls, entries: list, params: dict[str, Any]) -> BenchmarkIndex:
+        index = cls(**params)
+        p = index.params
+        exact, near_keys, near_items, shingle_sets, phashes, phash_items = [], [], [], [], [], []
+        for benchmark, ref, question, options, hashes, has_images in sorted(entries, key=lambda e: e[:2]):
+            item = len(index.items)
+            index.items.append((benchmark, ref))
+            words = question_words(question)
+            text_indexed = not has_images or len(words) >= p["image_min_words"]
+            if text_indexed and len(words) < p["min_words"]:
+                exact.append((_short_key(words, options), item))
+            elif text_indexed:
+                exact.append((_long_key(words), item))
+                shingles = shingle_hashes(words)
+                shingle_sets.append(shingles)
+                near_keys.append(minhash_bands(shingles, p["num_perm"], p["bands"]))
+                near_items.append(item)
+            for value in hashes:
+                value = int(value, 16)
+                if value.bit_count() >= MIN_PHASH_BITS:
+                    phashes.append(value)
+                    phash_items.append(item)
+        index._set_text(exact, near_keys, near_items, shingle_sets)
+        index._set_images(phashes, phash_items)
+        return index
+
+    def _set_text(self, exact: list, near_keys: list, near_items: list, shingle_sets: list) -> None:
+        keys = np.array([k for k, _ in exact], dtype=np.uint64)
+        self.exact_keys, self.exact_items = _sorted_table(
+            keys, np.array([i for _, i in exact], dtype=np.int64)
+        )
+        bands = self.params["bands"]
+        matrix = np.array(near_keys, dtype=np.uint64).reshape(-1, bands)
+        rows = np.arange(len(near_keys), dtype=np.int64)
+        self.band_keys = np.empty_like(matrix)
+        self.band_items = np.empty(matrix.shape, dtype=np.int64)
+        for band in range(bands):
+            self.band_keys[:, band], self.band_items[:, band] = _sorted_table(matrix[:, band], rows)
+        self.near_items = np.array(near_items, dtype=np.int64)
+        self.shingle_offsets = np.cumsum([0] + [len(s) for s in shingle_sets], dtype=np.int64)
+        self.shingles = np.concatenate(shingle_sets) if shingle_sets else np.zeros(0, dtype=np.uint64)
+
+    def _set_images(self, phashes: list[int], phash_items: list[int]) -> None:
+        self.phashes = np.array(phashes, dtype=np.uint64)
+        self.phash_items = np.array(phash_items, dtype=np.int64)
+        bands = np.array([_phash_bands(v) for v in phashes], dtype=np.uint64).reshape(-1, len(PHASH_BANDS))
+        positions = np.arange(len(phashes), dtype=np.int64)
+        self.phash_band_keys = np.empty_like(bands)
+        self.phash_band_pos = np.empty(bands.shape, dtype=np.int64)
+        for band in range(len(PHASH_BANDS)):
+            self.phash_band_keys[:, band], self.phash_band_pos[:, band] = _sorted_table(
+                bands[:, band], positions
+            )
+
+    # ---- queries ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def benchmarks(self) -> list[str]:
+        """The benchmark names indexed, sorted."""
+        return sorted({b for b, _ in self.items})
+
+    def match_text(self, question: str, options: dict[str, str] | None = None) -> _MATCH | None:
+        """The first benchmark item (``(benchmark, id)``) whose question matches, else None.
+
+        Questions of ``min_words`` or more words match exactly or at Jaccard >= ``threshold`` on word
+        5-gram shingles; shorter ones match text-only items exactly, with their option set (``options``).
+        """
+        words = question_words(question)
+        found: set[int] = set()
+        if len(words) < self.params["min_words"]:
+            if options is not None:
+                found.update(
+                    _lookup(self.exact_keys, self.exact_items, np.uint64(_short_key(words, options)))
+                )
+            return self._first(found)
+        found.update(_lookup(self.exact_keys, self.exact_items, np.uint64(_long_key(words))).tolist())
+        shingles = shingle_hashes(words)
+        keys = minhash_bands(shingles, self.params["num_perm"], self.params["bands"])
+        candidates: set[int] = set()
+        for band, key in enumerate(keys):
+            candidates.update(_lookup(self.band_keys[:, band], self.band_items[:, band], key).tolist())
+        for row in sorted(candidates):
+            stored = self.shingles[self.shingle_offsets[row] : self.shingle_offsets[row + 1]]
+            common = len(np.intersect1d(stored, shingles, assume_unique=True))
+            if common / (len(stored) + len(shingles) - common) >= self.params["threshold"]:
+                found.add(int(self.near_items[row]))
+        return self._first(found)
+
+    def match_images(self, phashes: Iterable[str]) -> _MATCH | None:
+        """The first benchmark item with an image within ``hamming`` bits of one of ``phashes``, else None."""
+        found: set[int] = set()
+        for text in phashes:
+            value = int(text, 16)
+            if value.bit_count() < MIN_PHASH_BITS:
+                continue
+            positions: set[int] = set()
+            for band, key in enumerate(_phash_bands(value)):
+                keys, pos = self.phash_band_keys[:, band], self.phash_band_pos[:, band]
+                positions.update(_lookup(keys, pos, np.uint64(key)).tolist())
+            for position in positions:
+                if (int(self.phashes[position]) ^ value).bit_count() <= self.params["hamming"]:
+                    found.add(int(self.phash_items[position]))
+        return self._first(found)
+
+    def _first(self, found: Iterable[Any]) -> _MATCH | None:
+        matches = [self.items[int(i)] for i in found]
+        return min(matches) if matches else None
+
+    # ---- persistence ------------------------------------------------------------------------------
+
+    _ARRAYS = (
+        "exact_keys",
+        "exact_items",
+        "band_keys",
+        "band_items",
+        "shingles",
+        "shingle_offsets",
+        "near_items",
+        "phashes",
+        "phash_items",
+        "phash_band_keys",
+        "phash_band_pos",
+    )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one ``.npz`` file (arrays plus a JSON header; no pickled objects)."""
+        path = Path(path)
+        header = json.dumps({"format": 1, "params": self.params, "items": self.items})
+        with path.open("wb") as handle:
+            np.savez_compressed(
+                handle, header=np.array(header), **{k: getattr(self, k) for k in self._ARRAYS}
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> BenchmarkIndex:
+        """Read an index written by :meth:`save`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != 1:
+                raise ValueError(f"{path}: unknown benchmark index format {header.get('format')!r}")
+            index = cls(**header["params"])
+            index.items = [(str(b), str(i)) for b, i in header["items"]]
+            for name in cls._ARRAYS:
+                setattr(index, name, data[name])
+        return index
+
+
+def _long_key(words: list[str]) -> int:
+    return _h64("q\x1f" + " ".join(words))
+
+
+def _short_key(words: list[str], options: dict[str, str]) -> int:
+    texts = sorted(" ".join(question_words(v)) for v in options.values())
+    return _h64("qo\x1f" + " ".join(words) + "\x1e" + "\x1f".join(texts))
+
+
+def _document_phashes(doc: Document) -> list[str]:
+    if "image_phash" in doc.metadata:
+        return list(doc.metadata["image_phash"])
+    out = []
+    for media in doc.media:
+        try:
+            out.append(image_phash(media.media_bytes))
+        except ImageError:
+            continue
+    return out
+
+
+class DecontaminationFilter(BaseFilter):
+    """Datatrove step: drops Documents whose question or images match a benchmark item.
+
+    ``index`` is a :class:`BenchmarkIndex` or the path of a saved one (loaded on first use, so the
+    step pickles small). A dropped Document gets ``metadata["contaminated_by"]`` (the item id) and the
+    reason ``contaminated:{benchmark}``. Stats: ``text_match``, ``image_match``.
+    """
+
+    name = "decontaminate"
+
+    def __init__(self, index: BenchmarkIndex | str | Path, exclusion_writer: Any = None):
+        super().__init__(exclusion_writer=exclusion_writer)
+        self._index = index if isinstance(index, BenchmarkIndex) else None
+        self.index_path = None if isinstance(index, BenchmarkIndex) else str(index)
+
+    @property
+    def index(self) -> BenchmarkIndex:
+        """The benchmark index, loaded from ``index_path`` on first use."""
+        if self._index is None:
+            self._index = BenchmarkIndex.load(self.index_path)
+        return self._index
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.index_path is not None:
+            state["_index"] = None
+        return state
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        """Keep ``doc`` unless its question text or one of its images matches a benchmark item."""
+        text = self.index.match_text(doc.text, document_options(doc))
+        image = self.index.match_images(_document_phashes(doc)) if doc.media else None
+        if text is not None:
+            self.stat_update("text_match")
+        if image is not None:
+            self.stat_update("image_match")
+        matches = [m for m in (text, image) if m is not None]
+        if not matches:
+            return True
+        benchmark, item = min(matches)
+        doc.metadata["contaminated_by"] = item
+        return False, f"contaminated:{benchmark}"

@@ -1,0 +1,46 @@
+"""Records as datatrove Documents, and back.
+
+A :class:`~datatrove.data.Document` carries one record: ``text`` is the question, ``id`` the record's
+reference (``source:split:source_id``), ``media`` its images (encoded bytes, in prompt order) and
+``metadata`` every other field of the record plus pipeline annotations:
+
+- ``ordinal``: ``[source position in the recipe, row position in that source]``, the canonical order
+  that makes builds independent of how many workers ran them;
+- ``image_phash``: perceptual hashes of the images (hex), set by the image step;
+- ``dedup_key``: the exact-duplicate key, set by the image step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datatrove.data import Document, Media, MediaType
+
+from medvlt_data.schema import Record, from_row, to_row
+
+
+def record_to_document(record: Record, ordinal: tuple[int, int]) -> Document:
+    """Wrap ``record`` (at canonical position ``ordinal``) as a datatrove Document."""
+    row = to_row(record)
+    row.pop("images")
+    media = [
+        Media(id=f"{record.ref}#{i}", type=MediaType.IMAGE, url="", media_bytes=data)
+        for i, data in enumerate(record.images)
+    ]
+    return Document(
+        text=record.question, id=record.ref, media=media, metadata={"row": row, "ordinal": list(ordinal)}
+    )
+
+
+def document_to_record(doc: Document) -> Record:
+    """The record a Document carries, with its (possibly transformed) images and text."""
+    row: dict[str, Any] = dict(doc.metadata["row"])
+    row["question"] = doc.text
+    row["images"] = [m.media_bytes for m in doc.media]
+    return from_row(row)
+
+
+def ordinal(doc: Document) -> tuple[int, int]:
+    """The canonical position of a Document's record."""
+    first, second = doc.metadata["ordinal"]
+    return int(first), int(second)

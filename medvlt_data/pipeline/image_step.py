@@ -1,0 +1,221 @@
+"""The image step: decode, convert to RGB, resize to Qwen2.5-VL's bounds, perceptual hash, dedup key.
+
+Every image of a record is decoded under the guard of :func:`medvlt_data.images.decode_image`,
+converted to RGB, resized (bilinear) when a side falls outside the recipe's bounds, and hashed with a
+64-bit perceptual hash (``imagehash.phash``, 16 hex digits). An image already in RGB, within bounds
+and stored as JPEG or PNG keeps its original bytes; any other is re-encoded as PNG. The step also
+sets the exact-duplicate key of the record (:func:`dedup_key`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import unicodedata
+from typing import Any, NamedTuple
+
+import imagehash
+import numpy as np
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from PIL import Image
+
+from medvlt_data.images import ImageError, decode_image
+
+#: Qwen2.5-VL's bounds in the recipe: no side under 28 px, no side over 1024 px.
+MIN_SIDE = 28
+MAX_SIDE = 1024
+
+_HIGH_BIT_DEPTH_MODES = {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+
+
+def resize_bounds(
+    width: int, height: int, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE
+) -> tuple[int, int]:
+    """The size an image of ``width`` x ``height`` takes within the bounds, keeping its aspect ratio.
+
+    A side under ``min_side`` scales the shortest side up to ``min_side``; then a side over ``max_side``
+    scales the longest side down to ``max_side`` (so for aspect ratios beyond max/min the upper bound
+    wins). Sides are rounded and at least 1.
+
+    >>> resize_bounds(10, 40)
+    (28, 112)
+    >>> resize_bounds(3000, 1000)
+    (1024, 341)
+    >>> resize_bounds(500, 300)
+    (500, 300)
+    >>> resize_bounds(5, 2000)
+    (3, 1024)
+    """
+    w, h = float(width), float(height)
+    if min(w, h) < min_side:
+        scale = min_side / min(w, h)
+        w, h = (min_side, h * scale) if w <= h else (w * scale, min_side)
+    if max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        w, h = (max_side, h * scale) if w >= h else (w * scale, max_side)
+    return max(1, round(w)), max(1, round(h))
+
+
+class PreparedImage(NamedTuple):
+    """An image after the step: encoded ``data``, its ``phash`` (hex) and what was done to it."""
+
+    data: bytes
+    phash: str
+    converted: bool
+    resized: bool
+    reencoded: bool
+
+
+def prepare_image(data: bytes) -> tuple[bytes, str]:
+    """Encoded image bytes -> (bytes within the bounds, in RGB, as JPEG or PNG; 16-hex-digit phash).
+
+    Raises :class:`~medvlt_data.images.ImageError` when the bytes cannot be decoded under the guard.
+    """
+    prepared = prepare_image_details(data)
+    return prepared.data, prepared.phash
+
+
+def prepare_image_details(data: bytes) -> PreparedImage:
+    """Like :func:`prepare_image`, also saying whether the image was converted, resized, re-encoded."""
+    image, converted, resized = _normalized(data)
+    original_format = image.format
+    phash = str(imagehash.phash(image))
+    if not converted and not resized and original_format in ("JPEG", "PNG"):
+        return PreparedImage(bytes(data), phash, False, False, False)
+    return PreparedImage(_encode_png(image), phash, converted, resized, True)
+
+
+def image_phash(data: bytes) -> str:
+    """The perceptual hash (16 hex digits) of encoded image bytes, as :func:`prepare_image` computes it."""
+    image, _, _ = _normalized(data)
+    return str(imagehash.phash(image))
+
+
+def _normalized(data: bytes) -> tuple[Image.Image, bool, bool]:
+    image = decode_image(data)
+    fmt = image.format
+    converted = image.mode != "RGB" or "transparency" in image.info
+    try:
+        if converted:
+            image = _to_rgb(image)
+        size = resize_bounds(*image.size)
+        resized = size != image.size
+        if resized:
+            image = image.resize(size, Image.Resampling.BILINEAR)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot convert image: {exc}") from exc
+    image.format = fmt
+    return image, converted, resized
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB version of ``image``: high bit depths stretched to 8 bits, transparency over white."""
+    if image.mode in _HIGH_BIT_DEPTH_MODES:
+        pixels = np.asarray(image, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
+        return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L").convert("RGB")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _encode_png(image: Image.Image) -> bytes:
+    image = image.copy()
+    image.info = {}
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+# ---- exact-duplicate key ----------------------------------------------------------------------------
+
+
+def normalize_question(text: str) -> str:
+    """Text as the dedup key sees it: NFKC, casefolded, whitespace collapsed, punctuation at the ends gone.
+
+    >>> normalize_question("  What   IS shown here?? ")
+    'what is shown here'
+    """
+    text = " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+    start, end = 0, len(text)
+    while start < end and _is_edge_junk(text[start]):
+        start += 1
+    while end > start and _is_edge_junk(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _is_edge_junk(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char).startswith("P")
+
+
+def dedup_key(question: str, options: dict[str, str], phashes: list[str]) -> str:
+    """The exact-duplicate key of a record: sha1 of its normalized question, option texts and images.
+
+    Option texts are compared as a set (sorted, so relettered options give the same key); images in
+    prompt order, by perceptual hash.
+
+    >>> a = dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, ["c3a1e0f09b8d7c6e"])
+    >>> a == dedup_key("  what is SHOWN ", {"A": "mass.", "B": "Cyst"}, ["c3a1e0f09b8d7c6e"])
+    True
+    >>> a == dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, [])
+    False
+    >>> len(a)
+    40
+    """
+    parts = [normalize_question(question), *sorted(normalize_question(v) for v in options.values())]
+    payload = "\x1e".join(["\x1f".join(parts), "\x1f".join(phashes)])
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def document_options(doc: Document) -> dict[str, str]:
+    """The options of the record a Document carries (``metadata["row"]["options"]``, a JSON string)."""
+    value: Any = doc.metadata.get("row", {}).get("options", {})
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+# ---- the datatrove step -----------------------------------------------------------------------------
+
+
+class ImagePrep(BaseFilter):
+    """Datatrove step: prepares every image of a Document and sets ``image_phash`` and ``dedup_key``.
+
+    A Document with an image that cannot be decoded is dropped with reason ``undecodable-image``.
+    Stats: ``images``, ``converted``, ``resized``, ``reencoded``, ``kept_original``, ``text_only``.
+    """
+
+    name = "images"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        """Prepare ``doc``'s images in place; keep it, or drop it when an image is unusable."""
+        prepared: list[PreparedImage] = []
+        for media in doc.media:
+            try:
+                prepared.append(prepare_image_details(media.media_bytes))
+            except (ImageError, OSError, ValueError):
+                return False, "undecodable-image"
+        for media, image in zip(doc.media, prepared, strict=True):
+            media.media_bytes = image.data
+            self.stat_update("images")
+            for label in ("converted", "resized", "reencoded"):
+                if getattr(image, label):
+                    self.stat_update(label)
+            if not image.reencoded:
+                self.stat_update("kept_original")
+        if not doc.media:
+            self.stat_update("text_only")
+        phashes = [image.phash for image in prepared]
+        doc.metadata["image_phash"] = phashes
+        doc.metadata["dedup_key"] = dedup_key(doc.text, document_options(doc), phashes)
+        return True

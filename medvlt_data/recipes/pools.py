@@ -1,0 +1,32 @@
+"""The shared shape of the training-pool recipes (text-all, image-all): read, curate, decontaminate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medvlt_data.pipeline.build import BuildPlan
+from medvlt_data.recipes import BuildContext, source_specs
+
+
+def pool_plan(
+    name: str, version: int, description: str, params: dict[str, Any], context: BuildContext
+) -> BuildPlan:
+    """A training-pool plan: every stage on, decontaminated against the eval benchmarks."""
+    from medvlt_data.recipes.benchmarks import benchmark_index
+
+    against = context.decontaminate_against or params.get("decontaminate_against", [])
+    plan = BuildPlan(
+        name=name,
+        version=version,
+        description=description,
+        sources=source_specs(params["sources"], context),
+        dedup_exact=params.get("dedup_exact", True),
+        dedup_near=params.get("dedup_near", True),
+        decontaminate=bool(against),
+        shards=int(params.get("shards", 4)),
+        minhash=params.get("minhash", {}),
+        params={**params, "decontaminate_against": against},
+    )
+    if against:
+        plan.benchmark_index = str(benchmark_index(against, context))
+    return plan

@@ -1,0 +1,22 @@
+"""text-all plus difficulty scoring: questions a base model answers correctly 1 to 7 times in 16.
+
+Sources: those of text-all. Purpose: the RLVR training set of the recipe. The difficulty stage
+(k rollouts of a base model through an OpenAI-compatible server, pass_count, band filter) is not
+part of medvlt yet, so this split refuses to build rather than silently skip it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medvlt_data.pipeline.build import BuildError, BuildPlan
+from medvlt_data.recipes import BuildContext
+
+VERSION = 1
+
+
+def plan(params: dict[str, Any], context: BuildContext) -> BuildPlan:
+    raise BuildError(
+        "text-hard needs the difficulty-scoring stage (pass@k of a base model), which medvlt does not "
+        "have yet; build text-all instead, or wait for the scoring stage"
+    )
