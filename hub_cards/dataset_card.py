@@ -93,6 +93,9 @@ _REQUIRED = (
     "features",
 )
 
+#: Asset stems of the plots a card can carry, in card order.
+_PLOT_NAMES = ("records_per_source", "pass_counts")
+
 _PLOT_STYLE = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
@@ -242,6 +245,7 @@ def _cell(value: object) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    """Markdown rendering: no HTML escaping, undefined names fail, ``num`` and ``cell`` filters."""
     env = jinja2.Environment(
         trim_blocks=True,
         lstrip_blocks=True,
@@ -262,11 +266,8 @@ def _template() -> jinja2.Template:
 
 def _plot_stems(stats: dict) -> list[str]:
     """Asset stems of the card's plots: records per source (when any source), pass counts (when given)."""
-    return [
-        stem
-        for stem, on in (("records_per_source", stats["sources"]), ("pass_counts", stats.get("pass_counts")))
-        if on
-    ]
+    present = {"records_per_source": bool(stats["sources"]), "pass_counts": bool(stats.get("pass_counts"))}
+    return [stem for stem in _PLOT_NAMES if present[stem]]
 
 
 def _plots(stats: dict) -> dict[str, bytes]:
@@ -285,7 +286,6 @@ def _plots(stats: dict) -> dict[str, bytes]:
 
 def _render(stats: dict, images: dict[str, str]) -> str:
     """Fill the template; ``images`` maps plot stem to the link written into the card."""
-    _check(stats)
     sources = [{**s, "dropped": s["read"] - s["kept"]} for s in stats["sources"]]
     totals = {key: sum(s[key] for s in sources) for key in ("read", "kept", "dropped")}
     drops = [
@@ -339,6 +339,7 @@ def render_dataset_card(stats: dict, embed_images: bool = True) -> str:
     With ``embed_images`` the plots are inline ``data:image/png;base64`` URIs, so the text stands
     alone; without, the card links ``assets/{plot}.png``, the files ``write_dataset_card`` writes.
     """
+    _check(stats)
     if embed_images:
         images = {
             stem: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -360,8 +361,12 @@ def write_dataset_card(stats: dict, out_dir: str | Path) -> Path:
     plots = _plots(stats)
     assets = out / "assets"
     assets.mkdir(parents=True, exist_ok=True)
-    for stem, png in plots.items():
-        (assets / f"{stem}.png").write_bytes(png)
+    for stem in _PLOT_NAMES:  # a rebuild into the same folder must not leave a stale plot behind
+        path = assets / f"{stem}.png"
+        if stem in plots:
+            path.write_bytes(plots[stem])
+        else:
+            path.unlink(missing_ok=True)
     readme = out / "README.md"
     readme.write_text(_render(stats, {stem: f"assets/{stem}.png" for stem in plots}), encoding="utf-8")
     return readme

@@ -360,3 +360,10 @@ def test_write_dataset_card_without_pass_counts_writes_one_plot(tmp_path):
     assert (tmp_path / "assets" / "records_per_source.png").is_file()
     assert not (tmp_path / "assets" / "pass_counts.png").exists()
     assert "pass_counts.png" not in readme.read_text(encoding="utf-8")
+
+
+def test_rewriting_without_pass_counts_removes_the_stale_plot(tmp_path):
+    write_dataset_card(example_stats(), tmp_path)
+    assert (tmp_path / "assets" / "pass_counts.png").is_file()
+    write_dataset_card(text_stats(), tmp_path)
+    assert not (tmp_path / "assets" / "pass_counts.png").exists()

@@ -116,7 +116,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         )
         tokenizer = RegexWordTokenizer()
         stages += [
-            ("minhash-signatures", [document_reader(work / "canonical"),
+            ("minhash-signatures", [document_reader(work / "canonical", options_in_text=True),
                                     MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], plan.shards),
             ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
@@ -146,7 +146,11 @@ def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_
             pipeline, tasks=tasks, workers=min(options.workers, tasks), logging_dir=str(logging_dir)
         )
     if options.kind == "ray":
+        import ray
         from datatrove.executor import RayPipelineExecutor
+
+        if not ray.is_initialized():  # joins RAY_ADDRESS when set, else starts a local instance
+            ray.init(log_to_driver=False)
 
         return RayPipelineExecutor(
             pipeline, tasks=tasks, workers=options.workers, logging_dir=str(logging_dir), **options.ray

@@ -10,9 +10,12 @@ A :class:`BenchmarkIndex` holds every benchmark item in two compact, picklable i
 Which texts are indexed follows what identifies an item. A short question ("Is this image normal?",
 "Which of the following is true?") recurs across datasets with other images or options, so:
 
-- text-only items with fewer than ``min_words`` words are matched exactly on question + option set;
-- items with images are matched by text only when their question has at least ``image_min_words``
-  words (a specific vignette); shorter image questions are matched through their images alone.
+- questions of at least ``min_words`` words (``image_min_words`` for items with images: a specific
+  vignette) match exactly or near (Jaccard >= ``threshold``);
+- shorter text-only items match exactly on question + option set;
+- shorter items with images match exactly on question + option set, and only records without images
+  (a text-only copy of a VQA question is a leak; the same generic question over another image is not),
+  which otherwise match them through their images alone.
 
 Perceptual hashes of flat images (fewer than :data:`MIN_PHASH_BITS` set bits: a blank or uniform
 picture) carry no identity and are ignored. Every hash is deterministic (hashlib), so an index built
@@ -100,16 +103,19 @@ def minhash_bands(shingles: np.ndarray, num_perm: int, bands: int) -> np.ndarray
 
 
 def _phash_bands(value: int) -> list[int]:
-    out, shift = [], 0
-    for width in PHASH_BANDS:
-        out.append((value >> shift) & ((1 << width) - 1))
-        shift += width
-    return out
+    shifts = np.cumsum((0, *PHASH_BANDS[:-1])).tolist()
+    return [(value >> shift) & ((1 << width) - 1) for shift, width in zip(shifts, PHASH_BANDS, strict=True)]
 
 
 def _sorted_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(keys, kind="stable")
     return keys[order], values[order]
+
+
+def _band_tables(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per band (row of the result), the keys of ``matrix[:, band]`` sorted, and the rows they came from."""
+    order = np.argsort(matrix.T, axis=1, kind="stable")
+    return np.ascontiguousarray(np.take_along_axis(matrix.T, order, axis=1)), order.astype(np.int64)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, key: Any) -> np.ndarray:
@@ -118,7 +124,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, key: Any) -> np.ndarray:
 
 
 class BenchmarkIndex:
-    """Text and image fingerprints of evaluation benchmark items, queried by :meth:`match_text`/:meth:`match_images`.
+    """Text and image fingerprints of benchmark items, queried by :meth:`match_text` and :meth:`match_images`.
 
     Build it with :meth:`build` from ``(benchmark name, Record)`` pairs or with :meth:`from_documents`.
     Items are named ``(benchmark, record.ref)``; a query matching several reports the first in sorted
@@ -148,14 +154,8 @@ class BenchmarkIndex:
             image_min_words=image_min_words,
         )
         self.items: list[_MATCH] = []
-        empty_u64, empty_i = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        self.exact_keys, self.exact_items = empty_u64, empty_i
-        self.band_keys = np.zeros((0, bands), dtype=np.uint64)
-        self.band_items = np.zeros((0, bands), dtype=np.int64)
-        self.shingles, self.shingle_offsets, self.near_items = empty_u64, np.zeros(1, dtype=np.int64), empty_i
-        self.phashes, self.phash_items = empty_u64, empty_i
-        self.phash_band_keys = np.zeros((0, len(PHASH_BANDS)), dtype=np.uint64)
-        self.phash_band_pos = np.zeros((0, len(PHASH_BANDS)), dtype=np.int64)
+        self._set_text([], [], [], [])
+        self._set_images([], [])
 
     # ---- building ---------------------------------------------------------------------------------
 
@@ -196,10 +196,11 @@ class BenchmarkIndex:
             item = len(index.items)
             index.items.append((benchmark, ref))
             words = question_words(question)
-            text_indexed = not has_images or len(words) >= p["image_min_words"]
-            if text_indexed and len(words) < p["min_words"]:
-                exact.append((_short_key(words, options), item))
-            elif text_indexed:
+            if has_images and len(words) < p["image_min_words"]:
+                exact.append((_short_key(words, options, "image"), item))
+            elif len(words) < p["min_words"]:
+                exact.append((_short_key(words, options, "text"), item))
+            else:
                 exact.append((_long_key(words), item))
                 shingles = shingle_hashes(words)
                 shingle_sets.append(shingles)
@@ -220,12 +221,9 @@ class BenchmarkIndex:
             keys, np.array([i for _, i in exact], dtype=np.int64)
         )
         bands = self.params["bands"]
-        matrix = np.array(near_keys, dtype=np.uint64).reshape(-1, bands)
-        rows = np.arange(len(near_keys), dtype=np.int64)
-        self.band_keys = np.empty_like(matrix)
-        self.band_items = np.empty(matrix.shape, dtype=np.int64)
-        for band in range(bands):
-            self.band_keys[:, band], self.band_items[:, band] = _sorted_table(matrix[:, band], rows)
+        self.band_keys, self.band_items = _band_tables(
+            np.array(near_keys, dtype=np.uint64).reshape(-1, bands)
+        )
         self.near_items = np.array(near_items, dtype=np.int64)
         self.shingle_offsets = np.cumsum([0] + [len(s) for s in shingle_sets], dtype=np.int64)
         self.shingles = np.concatenate(shingle_sets) if shingle_sets else np.zeros(0, dtype=np.uint64)
@@ -234,13 +232,7 @@ class BenchmarkIndex:
         self.phashes = np.array(phashes, dtype=np.uint64)
         self.phash_items = np.array(phash_items, dtype=np.int64)
         bands = np.array([_phash_bands(v) for v in phashes], dtype=np.uint64).reshape(-1, len(PHASH_BANDS))
-        positions = np.arange(len(phashes), dtype=np.int64)
-        self.phash_band_keys = np.empty_like(bands)
-        self.phash_band_pos = np.empty(bands.shape, dtype=np.int64)
-        for band in range(len(PHASH_BANDS)):
-            self.phash_band_keys[:, band], self.phash_band_pos[:, band] = _sorted_table(
-                bands[:, band], positions
-            )
+        self.phash_band_keys, self.phash_band_pos = _band_tables(bands)
 
     # ---- queries ----------------------------------------------------------------------------------
 
@@ -252,26 +244,30 @@ class BenchmarkIndex:
         """The benchmark names indexed, sorted."""
         return sorted({b for b, _ in self.items})
 
-    def match_text(self, question: str, options: dict[str, str] | None = None) -> _MATCH | None:
+    def match_text(
+        self, question: str, options: dict[str, str] | None = None, *, has_images: bool = False
+    ) -> _MATCH | None:
         """The first benchmark item (``(benchmark, id)``) whose question matches, else None.
 
-        Questions of ``min_words`` or more words match exactly or at Jaccard >= ``threshold`` on word
-        5-gram shingles; shorter ones match text-only items exactly, with their option set (``options``).
+        Long questions match exactly or at Jaccard >= ``threshold`` on word 5-gram shingles; short
+        items match exactly with their option set (``options``), short image items only when the
+        query ``has_images`` is False.
         """
         words = question_words(question)
         found: set[int] = set()
+        if options is not None:
+            kinds = ["text"] if has_images else ["text", "image"]
+            for kind in kinds:
+                key = np.uint64(_short_key(words, options, kind))
+                found.update(_lookup(self.exact_keys, self.exact_items, key).tolist())
         if len(words) < self.params["min_words"]:
-            if options is not None:
-                found.update(
-                    _lookup(self.exact_keys, self.exact_items, np.uint64(_short_key(words, options)))
-                )
             return self._first(found)
         found.update(_lookup(self.exact_keys, self.exact_items, np.uint64(_long_key(words))).tolist())
         shingles = shingle_hashes(words)
         keys = minhash_bands(shingles, self.params["num_perm"], self.params["bands"])
         candidates: set[int] = set()
         for band, key in enumerate(keys):
-            candidates.update(_lookup(self.band_keys[:, band], self.band_items[:, band], key).tolist())
+            candidates.update(_lookup(self.band_keys[band], self.band_items[band], key).tolist())
         for row in sorted(candidates):
             stored = self.shingles[self.shingle_offsets[row] : self.shingle_offsets[row + 1]]
             common = len(np.intersect1d(stored, shingles, assume_unique=True))
@@ -288,7 +284,7 @@ class BenchmarkIndex:
                 continue
             positions: set[int] = set()
             for band, key in enumerate(_phash_bands(value)):
-                keys, pos = self.phash_band_keys[:, band], self.phash_band_pos[:, band]
+                keys, pos = self.phash_band_keys[band], self.phash_band_pos[band]
                 positions.update(_lookup(keys, pos, np.uint64(key)).tolist())
             for position in positions:
                 if (int(self.phashes[position]) ^ value).bit_count() <= self.params["hamming"]:
@@ -343,9 +339,9 @@ def _long_key(words: list[str]) -> int:
     return _h64("q\x1f" + " ".join(words))
 
 
-def _short_key(words: list[str], options: dict[str, str]) -> int:
+def _short_key(words: list[str], options: dict[str, str], kind: str) -> int:
     texts = sorted(" ".join(question_words(v)) for v in options.values())
-    return _h64("qo\x1f" + " ".join(words) + "\x1e" + "\x1f".join(texts))
+    return _h64(f"{kind}\x1f" + " ".join(words) + "\x1e" + "\x1f".join(texts))
 
 
 def _document_phashes(doc: Document) -> list[str]:
@@ -390,7 +386,7 @@ class DecontaminationFilter(BaseFilter):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         """Keep ``doc`` unless its question text or one of its images matches a benchmark item."""
-        text = self.index.match_text(doc.text, document_options(doc))
+        text = self.index.match_text(doc.text, document_options(doc), has_images=bool(doc.media))
         image = self.index.match_images(_document_phashes(doc)) if doc.media else None
         if text is not None:
             self.stat_update("text_match")

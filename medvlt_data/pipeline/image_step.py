@@ -117,7 +117,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         pixels = np.asarray(image, dtype=np.float64)
         low, high = float(pixels.min()), float(pixels.max())
         scaled = (pixels - low) * (255.0 / (high - low)) if high > low else np.zeros_like(pixels)
-        return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L").convert("RGB")
+        return Image.fromarray(np.round(scaled).astype(np.uint8)).convert("RGB")
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -42,6 +42,13 @@ def _from_row(self, data: dict, path: str, id_in_file: int | str) -> dict[str, A
     return {"text": data["text"], "id": data["id"], "media": media, "metadata": json.loads(data["metadata"])}
 
 
+def _from_row_with_options(self, data: dict, path: str, id_in_file: int | str) -> dict[str, Any]:
+    parsed = _from_row(self, data, path, id_in_file)
+    options = json.loads(parsed["metadata"]["row"]["options"])
+    parsed["text"] = parsed["text"] + "\n" + "\n".join(options.values())
+    return parsed
+
+
 def document_writer(folder: str | Path) -> ParquetWriter:
     """A writer of stage Documents, one file per task: ``{rank:05d}.parquet``."""
     return ParquetWriter(
@@ -49,9 +56,14 @@ def document_writer(folder: str | Path) -> ParquetWriter:
     )
 
 
-def document_reader(folder: str | Path) -> ParquetReader:
-    """A reader of stage Documents, files split among the tasks in name order."""
-    return ParquetReader(str(folder), adapter=_from_row, glob_pattern="*.parquet", batch_size=256)
+def document_reader(folder: str | Path, *, options_in_text: bool = False) -> ParquetReader:
+    """A reader of stage Documents, files split among the tasks in name order.
+
+    With ``options_in_text`` the Document's text is the question followed by its options (what
+    near-duplicate detection compares: the same stem with other options is another question).
+    """
+    adapter = _from_row_with_options if options_in_text else _from_row
+    return ParquetReader(str(folder), adapter=adapter, glob_pattern="*.parquet", batch_size=256)
 
 
 def _reject_row(self, document: Document) -> dict[str, Any]:

@@ -7,6 +7,7 @@ layouts, the Hub otherwise) or from a finished eval build (``--eval-build DIR``)
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def benchmark_records(against: list[str], context: BuildContext) -> Iterator[tup
         raise BuildError(
             f"unknown benchmark(s) {unknown}; known: {[e['benchmark'] for e in recipe_params('eval')['sources']]}"
         )
-    for spec in source_specs(entries, context):
+    for spec in source_specs(entries, replace(context, only_sources=None)):
         source = get_source(spec.name, spec.config)
         try:
             for split in spec.splits or [None]:

@@ -1,0 +1,193 @@
+"""`medvlt data build`: named splits end to end on real files, accounting, decontamination, hashes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from medvlt_cli.main import cli
+from tests.conftest import realdata
+
+
+def build(out: Path, *args: str) -> dict:
+    result = CliRunner().invoke(cli, ["data", "build", "--out", str(out), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "stats.json").read_text())
+
+
+def _rejects(out: Path, step: str) -> list[dict]:
+    rows = []
+    for path in sorted((out / ".work" / "rejects" / step).glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def eval_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("eval")
+    build(out, "--split", "eval", "--sources", "vqa_rad", "--source-path", f"vqa_rad={realdata('vqa_rad')}")
+    return out
+
+
+def test_eval_vqa_rad_matches_the_paper_count(eval_build):
+    import datasets
+
+    stats = json.loads((eval_build / "stats.json").read_text())
+    (vqa_rad,) = stats["sources"]
+    assert vqa_rad["name"] == "vqa_rad" and vqa_rad["expected"] == 272
+    assert vqa_rad["read"] == 451 and vqa_rad["kept"] == 271 and vqa_rad["dropped"] == 180
+    raw = json.loads(realdata("vqa_rad", "testset.json").read_text())
+    closed = {str(r["qid"]) for r in raw if r["answer_type"].strip() == "CLOSED"}
+    read_rejects = _rejects(eval_build, "read")
+    closed_rejected = [r for r in read_rejects if r["source_id"] in closed]
+    assert vqa_rad["kept"] + len(closed_rejected) == 272  # every closed question kept or listed
+    assert vqa_rad["kept"] / 272 >= 0.95
+    assert all(r["reason"] == "open-ended" for r in read_rejects)
+    ds = datasets.load_dataset(
+        "parquet", data_files=str(eval_build / "data" / "vqa_rad-*.parquet"), split="train"
+    )
+    assert len(ds) == 271
+    assert set(ds["answer_label"]) <= {"A", "B", "C"} and ds[0]["images"][0].mode == "RGB"
+    assert stats["splits"] == {"vqa_rad": 271}
+
+
+def test_card_and_inspect(eval_build):
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard((eval_build / "README.md").read_text())
+    assert card.data.configs[0]["data_files"] == [{"split": "vqa_rad", "path": "data/vqa_rad-*.parquet"}]
+    assert "451 read = 271 kept + 180 dropped" in (eval_build / "README.md").read_text().replace(",", "")
+    result = CliRunner().invoke(cli, ["data", "inspect", str(eval_build)])
+    assert result.exit_code == 0, result.output
+    assert "records: 271" in result.output and "per split: vqa_rad=271" in result.output
+    assert "dropped at read: open-ended=180" in result.output
+
+
+def _text_sources(tmp_path: Path) -> list[str]:
+    """The real text files, plus (beside the real MedQA file, linked in place) a planted file with
+    three VQA-RAD test questions and one made-up question."""
+    raw = json.loads(realdata("vqa_rad", "testset.json").read_text())
+    medqa = tmp_path / "medqa"
+    medqa.mkdir()
+    (medqa / "medqa_input.jsonl").symlink_to(realdata("medqa", "medqa_input.jsonl"))
+    rows = [{"id": f"leak-{i}", "question": f"{r['question']}\nAnswer Choices: (A) Yes (B) No", "label": ["A"]}
+            for i, r in enumerate(raw[:3])]  # fmt: skip
+    rows += [
+        {
+            "id": "clean-1",
+            "question": "Which organ makes bile?\nAnswer Choices: (A) Liver (B) Lung",
+            "label": ["A"],
+        }
+    ]
+    (medqa / "planted.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [
+        "--sources", "medqa,medmcqa,pubmedqa",
+        "--source-path", f"medqa={medqa}",
+        "--source-path", f"medmcqa={realdata('medmcqa')}",
+        "--source-path", f"pubmedqa={realdata('pubmedqa')}",
+        "--source-path", f"vqa_rad={realdata('vqa_rad')}",
+        "--decontaminate-against", "vqa_rad",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_text_all_accounts_for_every_record_and_decontaminates(tmp_path):
+    args = _text_sources(tmp_path)
+    stats = build(tmp_path / "one", "--split", "text-all", *args)
+    by_name = {s["name"]: s for s in stats["sources"]}
+    assert by_name["medqa"]["read"] == 1273 + 4 and by_name["medmcqa"]["read"] == 4183
+    assert by_name["pubmedqa"]["read"] == 500  # the train split: the 500 test PMIDs are not read
+    for source in stats["sources"]:
+        assert source["read"] == source["kept"] + source["dropped"], source
+    dropped = sum(n for reasons in stats["drops"].values() for n in reasons.values())
+    assert stats["num_read"] == stats["num_records"] + dropped
+    assert stats["decontamination"] == {"vqa_rad": 3}
+    leaked = _rejects(tmp_path / "one", "decontaminate")
+    assert sorted(r["source_id"] for r in leaked) == ["leak-0", "leak-1", "leak-2"]
+    assert stats["drops"]["dedup_exact"] == {"duplicate": 10}
+    card = (tmp_path / "one" / "README.md").read_text()
+    assert "contaminated" in card or "vqa_rad" in card
+    # the same build again, and with two workers: the same content hash
+    again = build(tmp_path / "two", "--split", "text-all", "--workers", "2", *args)
+    assert again["content_hash"] == stats["content_hash"] and again["version"] == stats["version"]
+
+
+def test_hard_splits_refuse_without_the_scoring_stage(tmp_path):
+    result = CliRunner().invoke(cli, ["data", "build", "--split", "text-hard", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "difficulty-scoring stage" in result.output
+
+
+def test_splits_lists_every_recipe():
+    result = CliRunner().invoke(cli, ["data", "splits"])
+    for name in ("text-all", "image-all", "eval", "text-hard", "image-hard"):
+        assert name in result.output
+
+
+def test_unreachable_sources_fail_fast_with_advice(tmp_path):
+    result = CliRunner().invoke(cli, ["data", "build", "--split", "eval", "--out", str(tmp_path),
+                                      "--source-path", f"vqa_rad={realdata('vqa_rad')}"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot read these sources" in result.output and "pmc_vqa" in result.output
+    assert "--source-path NAME=DIR" in result.output and "vqa_rad (hub" not in result.output
+
+
+def _vqa_rad_eval_args() -> list[str]:
+    return ["--split", "eval", "--sources", "vqa_rad", "--source-path", f"vqa_rad={realdata('vqa_rad')}"]
+
+
+@pytest.mark.slow
+def test_killed_build_resumes_without_redoing_finished_stages(tmp_path, eval_build):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "medvlt_cli.main",
+        "data",
+        "build",
+        "--out",
+        str(out),
+        *_vqa_rad_eval_args(),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    marker = out / ".work" / "logs" / "merge" / "completions" / "00000"
+    deadline = time.time() + 300
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert marker.exists(), "the build never reached the merge stage"
+    assert not (out / "stats.json").exists()  # killed before it finished
+    prepared = sorted((out / ".work" / "prepared").glob("*.parquet"))
+    stamps = [p.stat().st_mtime_ns for p in prepared]
+    stats = build(out, *_vqa_rad_eval_args())
+    assert [p.stat().st_mtime_ns for p in prepared] == stamps  # the finished prepare stage was not redone
+    assert stats["content_hash"] == json.loads((eval_build / "stats.json").read_text())["content_hash"]
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_same_content_as_local(tmp_path, eval_build):
+    ray = pytest.importorskip("ray", reason="ray is installed with the dev extra")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        stats = build(tmp_path / "ray", *_vqa_rad_eval_args(), "--executor", "ray", "--workers", "2")
+    finally:
+        ray.shutdown()
+    assert stats["content_hash"] == json.loads((eval_build / "stats.json").read_text())["content_hash"]
+
+
+def test_same_build_twice_gives_the_same_hash(tmp_path, eval_build):
+    stats = build(tmp_path / "again", *_vqa_rad_eval_args(), "--workers", "2")
+    assert stats["content_hash"] == json.loads((eval_build / "stats.json").read_text())["content_hash"]
+    assert (tmp_path / "again" / "README.md").read_bytes() == (eval_build / "README.md").read_bytes()
