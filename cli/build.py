@@ -34,7 +34,8 @@ def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
     "--workers", type=int, default=1, show_default=True, help="Parallel tasks of the prepare stage."
 )
 @click.option("--sources", "only_sources", help="Comma-separated subset of the recipe's sources to build.")
-@click.option("--decontaminate-against", help="Comma-separated benchmarks (default: the recipe's six).")
+@click.option("--decontaminate-against",
+              help="Comma-separated benchmarks (default: the recipe's six); 'none' turns decontamination off.")  # fmt: skip
 @click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
               help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
@@ -54,9 +55,7 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
     context = BuildContext(
         out=out,
         source_paths=_source_paths(source_paths),
-        decontaminate_against=[b.strip() for b in decontaminate_against.split(",")]
-        if decontaminate_against
-        else None,
+        decontaminate_against=_benchmarks(decontaminate_against),
         eval_build=eval_build,
         only_sources=[s.strip() for s in only_sources.split(",")] if only_sources else None,
     )
@@ -72,6 +71,14 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         click.echo(f"submitted stages {', '.join(stats['submitted'])}; logs in {stats['logs']}")
         return
     _echo_summary(stats, out)
+
+
+def _benchmarks(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    if value.strip().lower() == "none":
+        return []
+    return [b.strip() for b in value.split(",") if b.strip()]
 
 
 def _echo_summary(stats: dict, out: Path) -> None:

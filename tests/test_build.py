@@ -66,30 +66,53 @@ def test_card_and_inspect(eval_build):
     assert "dropped at read: open-ended=180" in result.output
 
 
+def _mmmu_with_leaked_questions(root: Path, leaked: list[tuple[str, list[str], str]]) -> Path:
+    """An MMMU medical fixture (Hub Parquet layout, five subjects) whose Clinical_Medicine validation
+    split holds ``leaked`` questions (stem, options, answer letter), each with a demo image."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    from medvlt_data.demo.bank import DEMO_IMAGES
+    from medvlt_data.demo.mmmu_medical import hub_features
+    from medvlt_data.sources.mmmu_medical import IMAGE_COLUMNS, SUBJECTS
+
+    features = hub_features()
+    png = DEMO_IMAGES[0].png()
+
+    def row(i: int, question: str, options: list[str], answer: str) -> dict:
+        values = {"id": f"validation_{i}", "question": f"<image 1> {question}", "options": repr(options),
+                  "answer": answer, "explanation": "", "img_type": "[]", "topic_difficulty": "Hard",
+                  "question_type": "multiple-choice", "subfield": "fixture"}  # fmt: skip
+        values.update(
+            {c: ({"bytes": png, "path": "x.png"} if c == "image_1" else None) for c in IMAGE_COLUMNS}
+        )
+        return values
+
+    for subject in SUBJECTS:
+        rows = [row(0, f"Which finding in this {subject} image is shown?", ["Mass", "None"], "A")]
+        if subject == "Clinical_Medicine":
+            rows += [row(i + 1, stem, options, answer) for i, (stem, options, answer) in enumerate(leaked)]
+        (root / subject).mkdir(parents=True)
+        table = datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
+        pq.write_table(table.data.table, root / subject / "validation-00000-of-00001.parquet")
+    return root
+
+
 def _text_sources(tmp_path: Path) -> list[str]:
-    """The real text files, plus (beside the real MedQA file, linked in place) a planted file with
-    three VQA-RAD test questions and one made-up question."""
-    raw = json.loads(realdata("vqa_rad", "testset.json").read_text())
-    medqa = tmp_path / "medqa"
-    medqa.mkdir()
-    (medqa / "medqa_input.jsonl").symlink_to(realdata("medqa", "medqa_input.jsonl"))
-    rows = [{"id": f"leak-{i}", "question": f"{r['question']}\nAnswer Choices: (A) Yes (B) No", "label": ["A"]}
-            for i, r in enumerate(raw[:3])]  # fmt: skip
-    rows += [
-        {
-            "id": "clean-1",
-            "question": "Which organ makes bile?\nAnswer Choices: (A) Liver (B) Lung",
-            "label": ["A"],
-        }
-    ]
-    (medqa / "planted.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """The real text files, decontaminated against an MMMU fixture that holds three real MedQA
+    questions (a benchmark leak the build must find)."""
+    from medvlt_data.sources import get_source
+
+    medqa = [r for r in get_source("medqa").read(path=realdata("medqa"))][:3]
+    leaked = [(r.question, list(r.options.values()), r.answer_label) for r in medqa]
+    mmmu = _mmmu_with_leaked_questions(tmp_path / "mmmu", leaked)
     return [
         "--sources", "medqa,medmcqa,pubmedqa",
-        "--source-path", f"medqa={medqa}",
+        "--source-path", f"medqa={realdata('medqa')}",
         "--source-path", f"medmcqa={realdata('medmcqa')}",
         "--source-path", f"pubmedqa={realdata('pubmedqa')}",
-        "--source-path", f"vqa_rad={realdata('vqa_rad')}",
-        "--decontaminate-against", "vqa_rad",
+        "--source-path", f"mmmu_medical={mmmu}",
+        "--decontaminate-against", "mmmu_medical",
     ]  # fmt: skip
 
 
@@ -98,18 +121,20 @@ def test_text_all_accounts_for_every_record_and_decontaminates(tmp_path):
     args = _text_sources(tmp_path)
     stats = build(tmp_path / "one", "--split", "text-all", *args)
     by_name = {s["name"]: s for s in stats["sources"]}
-    assert by_name["medqa"]["read"] == 1273 + 4 and by_name["medmcqa"]["read"] == 4183
+    assert by_name["medqa"]["read"] == 1273 and by_name["medmcqa"]["read"] == 4183
     assert by_name["pubmedqa"]["read"] == 500  # the train split: the 500 test PMIDs are not read
     for source in stats["sources"]:
         assert source["read"] == source["kept"] + source["dropped"], source
     dropped = sum(n for reasons in stats["drops"].values() for n in reasons.values())
     assert stats["num_read"] == stats["num_records"] + dropped
-    assert stats["decontamination"] == {"vqa_rad": 3}
+    assert stats["decontamination"] == {"mmmu_medical": 3}
     leaked = _rejects(tmp_path / "one", "decontaminate")
-    assert sorted(r["source_id"] for r in leaked) == ["leak-0", "leak-1", "leak-2"]
+    assert sorted(r["source_id"] for r in leaked) == ["test-00000", "test-00001", "test-00002"]
+    assert all(r["reason"] == "contaminated:mmmu_medical" for r in leaked)
     assert stats["drops"]["dedup_exact"] == {"duplicate": 10}
     card = (tmp_path / "one" / "README.md").read_text()
-    assert "contaminated" in card or "vqa_rad" in card
+    assert f"{stats['num_read']:,} read = {stats['num_records']:,} kept + {dropped:,} dropped" in card
+    assert "| mmmu_medical | 3 |" in card
     # the same build again, and with two workers: the same content hash
     again = build(tmp_path / "two", "--split", "text-all", "--workers", "2", *args)
     assert again["content_hash"] == stats["content_hash"] and again["version"] == stats["version"]

@@ -108,7 +108,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         )
         from datatrove.utils.hashing import HashConfig
 
-        config = MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="sha1"), **plan.minhash)
+        config = MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="xxhash"), **plan.minhash)
         sigs, buckets, clusters = (
             work / "minhash" / "sigs",
             work / "minhash" / "buckets",

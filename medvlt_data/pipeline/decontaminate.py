@@ -162,14 +162,18 @@ class BenchmarkIndex:
     @classmethod
     def build(cls, pairs: Iterable[tuple[str, Record]], **params: Any) -> BenchmarkIndex:
         """Index ``(benchmark, record)`` pairs; undecodable benchmark images are skipped."""
-        entries = []
+        entries, known = [], {}  # benchmarks ask many questions about one image: hash it once
         for benchmark, record in pairs:
             phashes = []
             for data in record.images:
-                try:
-                    phashes.append(image_phash(data))
-                except ImageError:
-                    continue
+                digest = hashlib.sha1(data).digest()
+                if digest not in known:
+                    try:
+                        known[digest] = image_phash(data)
+                    except ImageError:
+                        known[digest] = None
+                if known[digest] is not None:
+                    phashes.append(known[digest])
             entries.append(
                 (benchmark, record.ref, record.question, record.options, phashes, bool(record.images))
             )
@@ -297,19 +301,8 @@ class BenchmarkIndex:
 
     # ---- persistence ------------------------------------------------------------------------------
 
-    _ARRAYS = (
-        "exact_keys",
-        "exact_items",
-        "band_keys",
-        "band_items",
-        "shingles",
-        "shingle_offsets",
-        "near_items",
-        "phashes",
-        "phash_items",
-        "phash_band_keys",
-        "phash_band_pos",
-    )
+    _ARRAYS = ("exact_keys", "exact_items", "band_keys", "band_items", "shingles", "shingle_offsets",
+               "near_items", "phashes", "phash_items", "phash_band_keys", "phash_band_pos")  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
         """Write the index to one ``.npz`` file (arrays plus a JSON header; no pickled objects)."""

@@ -81,9 +81,8 @@ def prepare_image(data: bytes) -> tuple[bytes, str]:
 def prepare_image_details(data: bytes) -> PreparedImage:
     """Like :func:`prepare_image`, also saying whether the image was converted, resized, re-encoded."""
     image, converted, resized = _normalized(data)
-    original_format = image.format
     phash = str(imagehash.phash(image))
-    if not converted and not resized and original_format in ("JPEG", "PNG"):
+    if not converted and not resized and image.format in ("JPEG", "PNG"):
         return PreparedImage(bytes(data), phash, False, False, False)
     return PreparedImage(_encode_png(image), phash, converted, resized, True)
 
@@ -96,7 +95,6 @@ def image_phash(data: bytes) -> str:
 
 def _normalized(data: bytes) -> tuple[Image.Image, bool, bool]:
     image = decode_image(data)
-    fmt = image.format
     converted = image.mode != "RGB" or "transparency" in image.info
     try:
         if converted:
@@ -107,7 +105,6 @@ def _normalized(data: bytes) -> tuple[Image.Image, bool, bool]:
             image = image.resize(size, Image.Resampling.BILINEAR)
     except (OSError, ValueError) as exc:
         raise ImageError(f"cannot convert image: {exc}") from exc
-    image.format = fmt
     return image, converted, resized
 
 

@@ -52,7 +52,13 @@ def _from_row_with_options(self, data: dict, path: str, id_in_file: int | str) -
 def document_writer(folder: str | Path) -> ParquetWriter:
     """A writer of stage Documents, one file per task: ``{rank:05d}.parquet``."""
     return ParquetWriter(
-        str(folder), output_filename="${rank}.parquet", adapter=_to_row, compression=None, schema=STAGE_SCHEMA
+        str(folder),
+        output_filename="${rank}.parquet",
+        adapter=_to_row,
+        compression=None,
+        schema=STAGE_SCHEMA,
+        use_content_defined_chunking=False,
+        write_page_index=False,
     )
 
 

@@ -14,7 +14,9 @@ def pool_plan(
     """A training-pool plan: every stage on, decontaminated against the eval benchmarks."""
     from medvlt_data.recipes.benchmarks import benchmark_index
 
-    against = context.decontaminate_against or params.get("decontaminate_against", [])
+    against = context.decontaminate_against
+    if against is None:
+        against = params.get("decontaminate_against", [])
     plan = BuildPlan(
         name=name,
         version=version,

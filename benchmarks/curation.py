@@ -1,0 +1,152 @@
+"""Curation throughput, memory and dedup quality on a planted text corpus.
+
+Builds a corpus of N records from the real MedQA and MedMCQA files (read in place from
+../shared/realdata): unique questions (three real stems of similar length joined), plus a known
+fraction of exact duplicates (copies) and of near duplicates (a real question of at least 30 words
+with case, whitespace and punctuation changed and one word inserted or deleted). It runs
+``medvlt data build --split text-all`` on it (normalize through write; no decontamination) in a
+subprocess and prints records/s, the peak RSS of the build's processes, and the recall and precision
+of deduplication on the planted pairs.
+
+    python benchmarks/curation.py --n 20000 --n 200000 [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+LETTERS = "ABCDEFGHIJ"
+
+
+def base_questions() -> list[tuple[str, list[str]]]:
+    sys.path.insert(0, str(ROOT))
+    from medvlt_data.sources.embedded_choices import split_embedded_choices
+
+    seen, base = set(), []
+    for name in ("medqa/medqa_input.jsonl", "medmcqa/medmcqa_input.jsonl"):
+        for line in (REALDATA / name).read_text(encoding="utf-8").splitlines():
+            stem, options = split_embedded_choices(json.loads(line)["question"])
+            key = " ".join(stem.lower().split())
+            if len(options) >= 2 and key not in seen and all(o.strip() for o in options):
+                seen.add(key)
+                base.append((stem, options))
+    return base
+
+
+def near_copy(stem: str, rng: random.Random) -> str:
+    """Case, whitespace and punctuation changed, and one word inserted or deleted."""
+    words = stem.split()
+    if rng.random() < 0.5:
+        words.insert(rng.randrange(1, len(words)), rng.choice(["also", "usually", "often", "then"]))
+    else:
+        del words[rng.randrange(1, len(words) - 1)]
+    text = "  ".join(words).replace(",", " ,").replace("?", " ?")
+    return text.upper() if rng.random() < 0.5 else text.lower()
+
+
+def write_corpus(path: Path, n: int, exact_fraction: float, near_fraction: float, seed: int = 0) -> dict:
+    rng = random.Random(seed)
+    base = base_questions()
+    long_ones = [i for i, (stem, _) in enumerate(base) if len(stem.split()) >= 30]
+    n_exact, n_near = int(n * exact_fraction), int(n * near_fraction)
+    n_unique = n - n_exact - n_near
+    # A unique record joins three real stems of similar length (neighbours in length order), so two
+    # records sharing one stem overlap by about a third: far from a near duplicate.
+    by_length = sorted(range(len(base)), key=lambda i: len(base[i][0].split()))
+    triples, uniques, firsts = set(), [], []
+    while len(uniques) < n_unique:
+        at = rng.randrange(len(by_length))
+        window = by_length[max(0, at - 40) : at + 40]
+        a, b, c = rng.sample(window, 3)
+        if (a, b, c) in triples:
+            continue
+        triples.add((a, b, c))
+        options = (base[a][1][:2] + base[c][1][-2:])[:4]
+        uniques.append((f"{base[a][0]} {base[b][0]} {base[c][0]}", options))
+        firsts.append(a)
+    # Plant copies of unique records whose first stem is long (so a near copy has >= 30 words).
+    long_set = set(long_ones)
+    eligible = [i for i, a in enumerate(firsts) if a in long_set]
+    rng.shuffle(eligible)
+    planted = []
+    for k, i in enumerate(eligible[: n_exact + n_near]):
+        stem, options = uniques[i]
+        kind = "exact" if k < n_exact else "near"
+        planted.append((kind, i, stem if kind == "exact" else near_copy(stem, rng), options))
+    with path.open("w", encoding="utf-8") as handle:
+        for i, (stem, options) in enumerate(uniques):
+            handle.write(_line(f"u{i}", stem, options))
+        for k, (kind, i, stem, options) in enumerate(planted):
+            handle.write(_line(f"{kind}{k}-of-u{i}", stem, options))
+    return {"unique": len(uniques), "exact": n_exact, "near": len(planted) - n_exact}
+
+
+def _line(ident: str, stem: str, options: list[str]) -> str:
+    choices = " ".join(f"({LETTERS[j]}) {o}" for j, o in enumerate(options))
+    return json.dumps({"id": ident, "question": f"{stem}\nAnswer Choices: {choices}", "label": ["A"]}) + "\n"
+
+
+def run(n: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="medvlt-bench-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        planted = write_corpus(corpus / "bench.jsonl", n, exact_fraction=0.05, near_fraction=0.05)
+        out = Path(tmp) / "build"
+        command = [
+            sys.executable, "-m", "medvlt_cli.main", "data", "build", "--split", "text-all", "--out", str(out),
+            "--sources", "medqa", "--source-path", f"medqa={corpus}", "--decontaminate-against", "none",
+            "--workers", str(workers),
+        ]  # fmt: skip
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        removed = []
+        for step in ("dedup_exact", "dedup_near"):
+            for path in (out / ".work" / "rejects" / step).glob("*.jsonl"):
+                removed += [json.loads(line)["source_id"] for line in path.read_text().splitlines() if line]
+        planted_near = {s for s in removed if s.startswith("near")}
+        planted_exact = {s for s in removed if s.startswith("exact")}
+        true_positives = len(planted_near) + len(planted_exact)
+        stats = json.loads((out / "stats.json").read_text())
+        return {
+            "n": n,
+            "workers": workers,
+            "seconds": round(seconds, 1),
+            "records_per_s": round(n / seconds),
+            "peak_rss_mib": round(peak_kib / 1024),
+            "kept": stats["num_records"],
+            "planted_exact": planted["exact"],
+            "planted_near": planted["near"],
+            "exact_recall": round(len(planted_exact) / max(planted["exact"], 1), 4),
+            "near_recall": round(len(planted_near) / max(planted["near"], 1), 4),
+            "precision": round(true_positives / max(len(removed), 1), 4),
+            "removed": len(removed),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="corpus size (repeatable)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not (REALDATA / "medqa").exists():
+        raise SystemExit(f"needs the real data folder at {REALDATA}")
+    for n in args.n or [20_000]:
+        print(json.dumps(run(n, args.workers)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
