@@ -64,7 +64,7 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         options.slurm["partition"] = slurm_partition
     try:
         plan = make_plan(split_name, context)
-        stats = run_build(plan, out, options)
+        stats = run_build(plan, out, options, progress=lambda line: click.echo(line, err=True))
     except (BuildError, SourceError) as exc:
         raise click.ClickException(str(exc)) from exc
     if "submitted" in stats:

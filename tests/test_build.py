@@ -216,3 +216,70 @@ def test_same_build_twice_gives_the_same_hash(tmp_path, eval_build):
     stats = build(tmp_path / "again", *_vqa_rad_eval_args(), "--workers", "2")
     assert stats["content_hash"] == json.loads((eval_build / "stats.json").read_text())["content_hash"]
     assert (tmp_path / "again" / "README.md").read_bytes() == (eval_build / "README.md").read_bytes()
+
+
+def test_slurm_executor_submits_the_stages_as_a_dependency_chain(tmp_path, monkeypatch):
+    """No Slurm here: the sbatch call is replaced, and the submitted scripts are checked."""
+    import datatrove.executor.slurm as slurm
+
+    submitted: list[tuple[str, tuple]] = []
+
+    def fake_launch(script, job_id_retriever, *args):
+        submitted.append((script, args))
+        return str(1000 + len(submitted))
+
+    monkeypatch.setattr(slurm, "launch_slurm_job", fake_launch)
+    result = CliRunner().invoke(cli, ["data", "build", "--out", str(tmp_path / "s"), *_vqa_rad_eval_args(),
+                                      "--executor", "slurm", "--workers", "2", "--slurm-partition", "cpu-long"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "submitted stages prepare, merge, finish, finalize" in result.output
+    scripts = [script for script, _ in submitted if "launch_pickled_pipeline" in script]
+    assert len(scripts) == 4
+    assert all("#SBATCH --partition=cpu-long" in s for s in scripts)
+    dependencies = [next((a for a in args if a.startswith("--dependency")), None) for _, args in submitted
+                    if "launch_pickled_pipeline" in _]  # fmt: skip
+    assert dependencies[0] is None
+    assert all(d and d.startswith("--dependency=afterok:") for d in dependencies[1:])
+
+
+def test_image_all_on_the_demo_corpus_decontaminates_by_image(tmp_path):
+    """The demo PMC-VQA and VQA-RAD layouts share their generated scans: every PMC-VQA question whose
+    scan is a VQA-RAD test image is removed as contaminated, by perceptual hash."""
+    from medvlt_data.demo import write_demo_corpus
+    from medvlt_data.demo.bank import DEMO_IMAGES
+    from medvlt_data.parquet_io import read_records
+    from medvlt_data.sources import Rejected, get_source
+
+    corpus = write_demo_corpus(tmp_path / "raw")
+    # the pool: the demo PMC-VQA train and test rows together (the test rows show the VQA-RAD test scans)
+    pmc_dir = corpus["pmc_vqa"]
+    train, test = (pmc_dir / "train.csv").read_text(), (pmc_dir / "test.csv").read_text()
+    (pmc_dir / "train.csv").write_text(train.rstrip("\n") + "\n" + test.split("\n", 1)[1])
+    stats = build(tmp_path / "img", "--split", "image-all", "--source-path", f"pmc_vqa={pmc_dir}",
+                  "--source-path", f"vqa_rad={corpus['vqa_rad']}", "--decontaminate-against", "vqa_rad")  # fmt: skip
+    test_images = {
+        r.images[0] for r in get_source("vqa_rad").read(path=corpus["vqa_rad"], split="test")
+        if not isinstance(r, Rejected)
+    }  # fmt: skip
+    assert 0 < len(test_images) < len(DEMO_IMAGES)
+    pmc = [
+        r
+        for r in get_source("pmc_vqa").read(path=corpus["pmc_vqa"], split="train")
+        if not isinstance(r, Rejected)
+    ]
+    leaked = [r for r in pmc if r.images[0] in test_images]
+    assert 0 < len(leaked) < len(pmc)
+    assert stats["decontamination"] == {"vqa_rad": len(leaked)}
+    kept = list(read_records(tmp_path / "img"))
+    assert {r.images[0] for r in kept}.isdisjoint(test_images)
+    (source,) = stats["sources"]
+    assert source["read"] == source["kept"] + source["dropped"]
+    assert all(min(image_size(r.images[0])) >= 28 for r in kept)
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).size

@@ -6,10 +6,11 @@ an interrupted build re-run with the same arguments skips the tasks that finishe
 1. ``prepare`` (``workers`` tasks): read -> normalize -> validate -> images -> stage shards;
 2. ``merge`` (1 task): canonical order, exact dedup, ``shards`` canonical shards;
 3. ``minhash-*`` (near-duplicate questions, datatrove's MinHash stages, when the recipe asks);
-4. ``finish`` (``shards`` tasks): near-dup filter -> decontamination -> record writer.
-
-Then :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
+4. ``finish`` (``shards`` tasks): near-dup filter -> decontamination -> record writer;
+5. ``finalize`` (1 task): :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
 and out, computes the content hash and writes ``stats.json`` and the dataset card.
+
+On Slurm the stages are submitted as one chain of array jobs, each depending on the previous.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from datatrove.pipeline.base import PipelineStep
 
 from medvlt_data import __version__
 from medvlt_data.parquet_io import record_features
@@ -116,7 +120,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         )
         tokenizer = RegexWordTokenizer()
         stages += [
-            ("minhash-signatures", [document_reader(work / "canonical", options_in_text=True),
+            ("minhash-signatures", [document_reader(work / "canonical", for_near_duplicates=True),
                                     MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], plan.shards),
             ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
@@ -134,7 +138,24 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         )
     finish.append(RecordShardWriter(str(work / "final")))
     stages.append(("finish", finish, plan.shards))
+    stages.append(("finalize", [Finalize(plan, str(out))], 1))
     return stages
+
+
+class Finalize(PipelineStep):
+    """The last stage: assemble ``data/``, count, hash, write stats and card (see :func:`finalize`)."""
+
+    name = "finalize"
+    type = "medvlt"
+
+    def __init__(self, plan: BuildPlan, out: str):
+        super().__init__()
+        self.plan, self.out = plan, out
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        finalize(self.plan, Path(self.out))
+        return
+        yield  # a generator step with no output
 
 
 def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_dir: Path, stage: str):
@@ -166,8 +187,16 @@ def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_
     raise BuildError(f"unknown executor {options.kind!r}; choose local, slurm or ray")
 
 
-def run_build(plan: BuildPlan, out: str | Path, options: ExecutorOptions | None = None) -> dict[str, Any]:
-    """Run every stage of ``plan`` into ``out`` and finalize; returns the build's stats."""
+def run_build(
+    plan: BuildPlan,
+    out: str | Path,
+    options: ExecutorOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every stage of ``plan`` into ``out`` and finalize; returns the build's stats.
+
+    ``progress`` receives one line as each stage starts and ends.
+    """
     options = options or ExecutorOptions()
     out = Path(out)
     logs = out / ".work" / "logs"
@@ -180,8 +209,11 @@ def run_build(plan: BuildPlan, out: str | Path, options: ExecutorOptions | None 
             previous = executor
         previous.run()
         return {"submitted": [s for s, _, _ in stages], "logs": str(logs)}
-    for stage, pipeline, tasks in stages:
+    for number, (stage, pipeline, tasks) in enumerate(stages, start=1):
         executor = make_executor(options, pipeline, tasks, logs / stage, stage)
+        started = time.perf_counter()
+        if progress:
+            progress(f"[{number}/{len(stages)}] {stage}: {tasks} task(s) ...")
         try:
             executor.run()
         except Exception as exc:  # a task failed: datatrove has logged its traceback under logs/
@@ -195,7 +227,9 @@ def run_build(plan: BuildPlan, out: str | Path, options: ExecutorOptions | None 
                 f"stage {stage!r}: {len(missing)} of {tasks} tasks did not finish (see {logs / stage}/logs); "
                 "fix the cause and re-run the same command to resume"
             )
-    return finalize(plan, out)
+        if progress:
+            progress(f"[{number}/{len(stages)}] {stage}: done in {time.perf_counter() - started:.1f}s")
+    return json.loads((out / "stats.json").read_text(encoding="utf-8"))
 
 
 def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:

@@ -229,7 +229,6 @@ class CanonicalMerge(PipelineStep):
         yield  # a generator step with no output
 
 
-
 def _rows(path: Path) -> Iterator[dict]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
         yield from batch.to_pylist()

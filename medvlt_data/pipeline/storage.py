@@ -9,6 +9,7 @@ Document is written by a step's exclusion writer as one JSON line
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ import pyarrow as pa
 from datatrove.data import Document, MediaType
 from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
-
 
 #: Arrow schema of stage shards.
 STAGE_SCHEMA = pa.schema(
@@ -42,10 +42,31 @@ def _from_row(self, data: dict, path: str, id_in_file: int | str) -> dict[str, A
     return {"text": data["text"], "id": data["id"], "media": media, "metadata": json.loads(data["metadata"])}
 
 
-def _from_row_with_options(self, data: dict, path: str, id_in_file: int | str) -> dict[str, Any]:
+_HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
+
+
+def near_duplicate_text(question: str, options: dict[str, str], phashes: list[str]) -> str:
+    r"""What near-duplicate detection compares: the question and its options, and for a record with
+    images every word tagged with the images' hashes, so that the same words about another image
+    share no shingle.
+
+    >>> near_duplicate_text("Is it round?", {"A": "Yes", "B": "No"}, [])
+    'Is it round?\nYes\nNo'
+    >>> near_duplicate_text("Is it round?", {"A": "Yes"}, ["0f"])
+    'Isxgv itxgv roundxgv Yesxgv'
+    """
+    text = question + "\n" + "\n".join(options.values())
+    if not phashes:
+        return text
+    tag = "x" + "".join(phashes).translate(_HEX_AS_LETTERS)
+    return " ".join(re.sub(r"\W+", "", word) + tag for word in text.split())
+
+
+def _from_row_for_near_duplicates(self, data: dict, path: str, id_in_file: int | str) -> dict[str, Any]:
     parsed = _from_row(self, data, path, id_in_file)
-    options = json.loads(parsed["metadata"]["row"]["options"])
-    parsed["text"] = parsed["text"] + "\n" + "\n".join(options.values())
+    metadata = parsed["metadata"]
+    options = json.loads(metadata["row"]["options"])
+    parsed["text"] = near_duplicate_text(parsed["text"], options, metadata.get("image_phash") or [])
     return parsed
 
 
@@ -62,13 +83,13 @@ def document_writer(folder: str | Path) -> ParquetWriter:
     )
 
 
-def document_reader(folder: str | Path, *, options_in_text: bool = False) -> ParquetReader:
+def document_reader(folder: str | Path, *, for_near_duplicates: bool = False) -> ParquetReader:
     """A reader of stage Documents, files split among the tasks in name order.
 
-    With ``options_in_text`` the Document's text is the question followed by its options (what
-    near-duplicate detection compares: the same stem with other options is another question).
+    With ``for_near_duplicates`` the Document's text is :func:`near_duplicate_text` (the same stem
+    with other options, or about another image, is another question).
     """
-    adapter = _from_row_with_options if options_in_text else _from_row
+    adapter = _from_row_for_near_duplicates if for_near_duplicates else _from_row
     return ParquetReader(str(folder), adapter=adapter, glob_pattern="*.parquet", batch_size=256)
 
 

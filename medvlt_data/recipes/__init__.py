@@ -124,7 +124,9 @@ def preflight(specs: list[SourceSpec]) -> None:
         try:
             HfApi().dataset_info(spec.hub, revision=spec.revision, timeout=10)
         except Exception as exc:
-            problems.append(f"{spec.benchmark or spec.name} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}")
+            problems.append(
+                f"{spec.benchmark or spec.name} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}"
+            )
     if problems:
         raise BuildError(
             "cannot read these sources:\n  " + "\n  ".join(problems) + "\ngive their local layouts with "

@@ -7,8 +7,8 @@ layouts, the Hub otherwise) or from a finished eval build (``--eval-build DIR``)
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from medvlt_data.pipeline.build import BuildError
@@ -54,7 +54,7 @@ def benchmark_index(against: list[str], context: BuildContext) -> Path:
     from medvlt_data.pipeline.decontaminate import BenchmarkIndex
 
     work = context.out / ".work"
-    path, sidecar = work / "benchmark_index.pkl", work / "benchmark_index.json"
+    path, sidecar = work / "benchmark_index.npz", work / "benchmark_index.json"
     key = {"against": sorted(against), "paths": context.source_paths, "eval_build": context.eval_build}
     if path.exists() and sidecar.exists() and json.loads(sidecar.read_text()) == key:
         return path
