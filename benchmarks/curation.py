@@ -116,7 +116,7 @@ def run(n: int, workers: int) -> dict:
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         removed = []
         for step in ("dedup_exact", "dedup_near"):
-            for path in (out / ".work" / "rejects" / step).glob("*.jsonl"):
+            for path in (out / "rejects" / step).glob("*.jsonl"):
                 removed += [json.loads(line)["source_id"] for line in path.read_text().splitlines() if line]
         # A planted pair is found when either of its two records is removed (which one survives is
         # the dedup stage's choice); a removed record outside every planted pair is a false positive.

@@ -43,7 +43,7 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
                   eval_build, slurm_partition) -> None:  # fmt: skip
     """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate.
 
-    Writes Parquet shards (data/), rejects with reasons (.work/rejects/), stats.json and a
+    Writes Parquet shards (data/), rejects with reasons (rejects/STEP/), stats.json and a
     dataset card (README.md). The version is the recipe VERSION plus a content hash of the output;
     re-running an interrupted build with the same arguments resumes it.
     """

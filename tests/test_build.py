@@ -20,7 +20,7 @@ def build(out: Path, *args: str) -> dict:
 
 def _rejects(out: Path, step: str) -> list[dict]:
     rows = []
-    for path in sorted((out / ".work" / "rejects" / step).glob("*.jsonl")):
+    for path in sorted((out / "rejects" / step).glob("*.jsonl")):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return rows
 
@@ -283,3 +283,12 @@ def image_size(data: bytes) -> tuple[int, int]:
     from PIL import Image
 
     return Image.open(io.BytesIO(data)).size
+
+
+@pytest.mark.slow
+def test_eval_pathvqa_matches_the_paper_count(tmp_path):
+    stats = build(tmp_path, "--split", "eval", "--sources", "pathvqa", "--source-path",
+                  f"pathvqa={realdata('pathvqa')}")  # fmt: skip
+    (pathvqa,) = stats["sources"]
+    assert (pathvqa["read"], pathvqa["kept"], pathvqa["expected"]) == (6761, 3362, 3362)
+    assert stats["drops"] == {"read": {"duplicate": 42, "open-ended": 3357}}

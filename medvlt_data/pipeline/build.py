@@ -83,10 +83,10 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         (
             "prepare",
             [
-                RecipeReader(plan.sources, w),
+                RecipeReader(plan.sources, w, str(out)),
                 Normalize(),
-                Validate(exclusion_writer=rejects_writer(w, "validate")),
-                ImagePrep(exclusion_writer=rejects_writer(w, "images")),
+                Validate(exclusion_writer=rejects_writer(str(out), "validate")),
+                ImagePrep(exclusion_writer=rejects_writer(str(out), "images")),
                 document_writer(work / "prepared"),
             ],
             workers,
@@ -95,7 +95,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
             "merge",
             [
                 CanonicalMerge(
-                    str(work / "prepared"), str(work / "canonical"), w, plan.shards, plan.dedup_exact
+                    str(work / "prepared"), str(work / "canonical"), str(out), plan.shards, plan.dedup_exact
                 )
             ],
             1,
@@ -125,7 +125,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
             ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ]  # fmt: skip
-        near = rejects_writer(w, "dedup_near")
+        near = rejects_writer(str(out), "dedup_near")
         near.default_reason = "near-duplicate"
         finish.append(MinhashDedupFilter(str(clusters), exclusion_writer=near))
     if plan.decontaminate:
@@ -134,7 +134,9 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         if not plan.benchmark_index:
             raise BuildError(f"{plan.name}: decontamination needs a benchmark index")
         finish.append(
-            DecontaminationFilter(plan.benchmark_index, exclusion_writer=rejects_writer(w, "decontaminate"))
+            DecontaminationFilter(
+                plan.benchmark_index, exclusion_writer=rejects_writer(str(out), "decontaminate")
+            )
         )
     finish.append(RecordShardWriter(str(work / "final")))
     stages.append(("finish", finish, plan.shards))
@@ -257,8 +259,8 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     read = Counter()
     for path in sorted((work / "read_counts").glob("*.json")):
         read.update(json.loads(path.read_text()))
-    drops = count_rejects(work)
-    dropped_by_source = _dropped_by_source(work)
+    drops = count_rejects(out)
+    dropped_by_source = _dropped_by_source(out)
     sources = []
     for spec in plan.sources:
         key = spec.benchmark or spec.name
@@ -307,9 +309,9 @@ def _row_digest(row: dict) -> bytes:
     return hashlib.sha256(json.dumps([fields, images], sort_keys=True, default=str).encode()).digest()
 
 
-def _dropped_by_source(work: Path) -> Counter[str]:
+def _dropped_by_source(out: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for path in (work / "rejects").glob("*/*.jsonl"):
+    for path in (out / "rejects").glob("*/*.jsonl"):
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():

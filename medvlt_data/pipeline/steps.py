@@ -66,23 +66,24 @@ def read_source(spec: SourceSpec) -> Iterator[Any]:
 class RecipeReader(PipelineStep):
     """Reads every source of a recipe; task ``rank`` takes rows ``rank, rank + world_size, ...``.
 
-    Rows the adapter rejects go to ``rejects/read/``; every row read is counted per source in
-    ``read_counts/{rank}.json``.
+    Rows the adapter rejects go to ``{rejects_root}/rejects/read/``; every row read is counted per
+    source in ``{work_dir}/read_counts/{rank}.json``.
     """
 
     name = "read"
     type = "medvlt"
 
-    def __init__(self, specs: list[SourceSpec], work_dir: str):
+    def __init__(self, specs: list[SourceSpec], work_dir: str, rejects_root: str):
         super().__init__()
         self.specs = specs
         self.work_dir = work_dir
+        self.rejects_root = rejects_root
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from medvlt_data.sources import Rejected
 
         counts: dict[str, int] = {}
-        with rejects_writer(self.work_dir, "read") as rejects:
+        with rejects_writer(self.rejects_root, "read") as rejects:
             for index, spec in enumerate(self.specs):
                 key = spec.benchmark or spec.name
                 counts.setdefault(key, 0)
@@ -189,9 +190,9 @@ class CanonicalMerge(PipelineStep):
     name = "dedup_exact"
     type = "medvlt"
 
-    def __init__(self, input_dir: str, output_dir: str, work_dir: str, shards: int, dedup: bool = True):
+    def __init__(self, input_dir: str, output_dir: str, rejects_root: str, shards: int, dedup: bool = True):
         super().__init__()
-        self.input_dir, self.output_dir, self.work_dir = input_dir, output_dir, work_dir
+        self.input_dir, self.output_dir, self.rejects_root = input_dir, output_dir, rejects_root
         self.shards, self.dedup = shards, dedup
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -202,7 +203,7 @@ class CanonicalMerge(PipelineStep):
         buffers: list[list[dict]] = [[] for _ in range(self.shards)]
         seen: dict[str, str] = {}
         kept = 0
-        with rejects_writer(self.work_dir, self.name) as rejects:
+        with rejects_writer(self.rejects_root, self.name) as rejects:
             for row in heapq.merge(*(_rows(f) for f in files), key=_row_ordinal):
                 metadata = json.loads(row["metadata"])
                 key = metadata.get("dedup_key")
