@@ -63,7 +63,7 @@ def write_corpus(path: Path, n: int, exact_fraction: float, near_fraction: float
     # A unique record joins three real stems of similar length (neighbours in length order), so two
     # records share at most one stem and overlap by about a third at most: far from a near duplicate.
     by_length = sorted(range(len(base)), key=lambda i: len(base[i][0].split()))
-    used_pairs, uniques, firsts = set(), [], []
+    used_pairs, uniques, firsts, stems = set(), [], [], []
     while len(uniques) < n_unique:
         at = rng.randrange(len(by_length))
         window = by_length[max(0, at - 200) : at + 200]
@@ -75,6 +75,7 @@ def write_corpus(path: Path, n: int, exact_fraction: float, near_fraction: float
         options = (base[a][1][:2] + base[c][1][-2:])[:4]
         uniques.append((f"{base[a][0]} {base[b][0]} {base[c][0]}", options))
         firsts.append(a)
+        stems.append((a, b, c))
     # Plant copies of unique records whose first stem is long (so a near copy has >= 30 words).
     long_set = set(long_ones)
     eligible = [i for i, a in enumerate(firsts) if a in long_set]
@@ -86,9 +87,9 @@ def write_corpus(path: Path, n: int, exact_fraction: float, near_fraction: float
         planted.append((kind, i, stem if kind == "exact" else near_copy(stem, rng), options))
     with path.open("w", encoding="utf-8") as handle:
         for i, (stem, options) in enumerate(uniques):
-            handle.write(_line(f"u{i}", stem, options))
+            handle.write(_line(f"u{i}-" + "-".join(map(str, stems[i])), stem, options))
         for k, (kind, i, stem, options) in enumerate(planted):
-            handle.write(_line(f"{kind}{k}-of-u{i}", stem, options))
+            handle.write(_line(f"{kind}{k}-of-u{i}-" + "-".join(map(str, stems[i])), stem, options))
     return {"unique": len(uniques), "exact": n_exact, "near": len(planted) - n_exact}
 
 
@@ -97,8 +98,11 @@ def _line(ident: str, stem: str, options: list[str]) -> str:
     return json.dumps({"id": ident, "question": f"{stem}\nAnswer Choices: {choices}", "label": ["A"]}) + "\n"
 
 
-def run(n: int, workers: int) -> dict:
+def run(n: int, workers: int, keep: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="medvlt-bench-") as tmp:
+        if keep is not None:  # leave the corpus and the build for inspection
+            tmp = keep / f"n{n}"
+            tmp.mkdir(parents=True, exist_ok=True)
         corpus = Path(tmp) / "corpus"
         corpus.mkdir()
         planted = write_corpus(corpus / "bench.jsonl", n, exact_fraction=0.05, near_fraction=0.05)
@@ -151,11 +155,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="corpus size (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="keep corpus and build under this folder")
     args = parser.parse_args()
     if not (REALDATA / "medqa").exists():
         raise SystemExit(f"needs the real data folder at {REALDATA}")
     for n in args.n or [20_000]:
-        print(json.dumps(run(n, args.workers)), flush=True)
+        print(json.dumps(run(n, args.workers, args.keep)), flush=True)
 
 
 if __name__ == "__main__":

@@ -250,12 +250,12 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         for i, part in enumerate(parts):
             target = data / f"{split_dir.name}-{i:05d}-of-{len(parts):05d}.parquet"
             shutil.copyfile(part, target)
-            table = pq.read_table(part)
-            splits[split_dir.name] = splits.get(split_dir.name, 0) + table.num_rows
-            for row in table.to_pylist():
-                per_source[json.loads(row["meta"]).get("benchmark") or row["source"]] += 1
-                licenses.add(row["license"].lower() or "other")
-                digest.update(_row_digest(row))
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=512):  # streamed: memory stays flat
+                splits[split_dir.name] = splits.get(split_dir.name, 0) + batch.num_rows
+                for row in batch.to_pylist():
+                    per_source[json.loads(row["meta"]).get("benchmark") or row["source"]] += 1
+                    licenses.add(row["license"].lower() or "other")
+                    digest.update(_row_digest(row))
     read = Counter()
     for path in sorted((work / "read_counts").glob("*.json")):
         read.update(json.loads(path.read_text()))
