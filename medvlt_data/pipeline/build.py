@@ -4,9 +4,9 @@ Stages (each a datatrove pipeline; logs and completion marks under ``OUT/.work/l
 an interrupted build re-run with the same arguments skips the tasks that finished):
 
 1. ``prepare`` (``workers`` tasks): read -> normalize -> validate -> images -> stage shards;
-2. ``merge`` (1 task): canonical order, exact dedup, ``shards`` canonical shards;
+2. ``merge`` (1 task): canonical order, exact dedup, canonical shards of ``rows_per_shard`` rows;
 3. ``minhash-*`` (near-duplicate questions, datatrove's MinHash stages, when the recipe asks);
-4. ``finish`` (``shards`` tasks): near-dup filter -> decontamination -> record writer;
+4. ``finish`` (a task per canonical shard): near-dup filter -> decontamination -> record writer;
 5. ``finalize`` (1 task): :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
 and out, computes the content hash and writes ``stats.json`` and the dataset card.
 
@@ -57,7 +57,8 @@ class BuildPlan:
     dedup_exact: bool = True
     dedup_near: bool = True
     decontaminate: bool = True
-    shards: int = 4
+    rows_per_shard: int = 20_000  # canonical shard size: bounds the memory of every later task
+    max_shards: int = 256  # the task count of later stages on Slurm, where it is fixed before the data
     minhash: dict[str, Any] = field(
         default_factory=lambda: {"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8}
     )
@@ -73,13 +74,13 @@ class ExecutorOptions:
     ray: dict[str, Any] = field(default_factory=dict)
 
 
-def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, list, int]]:
-    """(stage name, datatrove pipeline, tasks) for every stage of ``plan``, in order."""
+def early_stages(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, list, int]]:
+    """(stage name, datatrove pipeline, tasks) of the stages up to the canonical shards."""
     from medvlt_data.pipeline.image_step import ImagePrep
 
     work = out / ".work"
     w = str(work)
-    stages: list[tuple[str, list, int]] = [
+    return [
         (
             "prepare",
             [
@@ -95,12 +96,23 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
             "merge",
             [
                 CanonicalMerge(
-                    str(work / "prepared"), str(work / "canonical"), str(out), plan.shards, plan.dedup_exact
+                    str(work / "prepared"),
+                    str(work / "canonical"),
+                    str(out),
+                    plan.rows_per_shard,
+                    plan.max_shards,
+                    plan.dedup_exact,
                 )
             ],
             1,
         ),
     ]
+
+
+def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list, int]]:
+    """The stages after the merge, one task per canonical shard (``shards`` of them)."""
+    work = out / ".work"
+    stages: list[tuple[str, list, int]] = []
     finish: list = [document_reader(work / "canonical")]
     if plan.dedup_near:
         from datatrove.pipeline.dedup.minhash import (
@@ -121,7 +133,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
         tokenizer = RegexWordTokenizer()
         stages += [
             ("minhash-signatures", [document_reader(work / "canonical", for_near_duplicates=True),
-                                    MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], plan.shards),
+                                    MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], shards),
             ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ]  # fmt: skip
@@ -139,7 +151,7 @@ def stage_pipelines(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str,
             )
         )
     finish.append(RecordShardWriter(str(work / "final")))
-    stages.append(("finish", finish, plan.shards))
+    stages.append(("finish", finish, shards))
     stages.append(("finalize", [Finalize(plan, str(out))], 1))
     return stages
 
@@ -202,36 +214,51 @@ def run_build(
     options = options or ExecutorOptions()
     out = Path(out)
     logs = out / ".work" / "logs"
-    stages = stage_pipelines(plan, out, options.workers)
-    if options.kind == "slurm":
+    early = early_stages(plan, out, options.workers)
+    if options.kind == "slurm":  # one chain of dependent jobs, so the shard count is fixed up front
         previous = None
+        stages = early + late_stages(plan, out, plan.max_shards)
         for stage, pipeline, tasks in stages:
             executor = make_executor(options, pipeline, tasks, logs / stage, stage)
             executor.depends = previous
             previous = executor
         previous.run()
         return {"submitted": [s for s, _, _ in stages], "logs": str(logs)}
-    for number, (stage, pipeline, tasks) in enumerate(stages, start=1):
-        executor = make_executor(options, pipeline, tasks, logs / stage, stage)
-        started = time.perf_counter()
-        if progress:
-            progress(f"[{number}/{len(stages)}] {stage}: {tasks} task(s) ...")
-        try:
-            executor.run()
-        except Exception as exc:  # a task failed: datatrove has logged its traceback under logs/
-            raise BuildError(
-                f"stage {stage!r} failed: {type(exc).__name__}: {exc} (task logs in {logs / stage}/logs); "
-                "fix the cause and re-run the same command to resume"
-            ) from exc
-        missing = executor.get_incomplete_ranks(range(tasks))
-        if missing:
-            raise BuildError(
-                f"stage {stage!r}: {len(missing)} of {tasks} tasks did not finish (see {logs / stage}/logs); "
-                "fix the cause and re-run the same command to resume"
-            )
-        if progress:
-            progress(f"[{number}/{len(stages)}] {stage}: done in {time.perf_counter() - started:.1f}s")
+    for stage, pipeline, tasks in early:
+        _run_stage(stage, pipeline, tasks, options, logs, progress)
+    shards = canonical_shard_count(out)
+    for stage, pipeline, tasks in late_stages(plan, out, shards):
+        _run_stage(stage, pipeline, tasks, options, logs, progress)
     return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+
+
+def canonical_shard_count(out: Path) -> int:
+    """How many canonical shards the merge stage wrote."""
+    return int((out / ".work" / "canonical" / "SHARDS").read_text())
+
+
+def _run_stage(
+    stage: str, pipeline: list, tasks: int, options: ExecutorOptions, logs: Path, progress
+) -> None:
+    executor = make_executor(options, pipeline, tasks, logs / stage, stage)
+    started = time.perf_counter()
+    if progress:
+        progress(f"{stage}: {tasks} task(s) ...")
+    try:
+        executor.run()
+    except Exception as exc:  # a task failed: datatrove has logged its traceback under logs/
+        raise BuildError(
+            f"stage {stage!r} failed: {type(exc).__name__}: {exc} (task logs in {logs / stage}/logs); "
+            "fix the cause and re-run the same command to resume"
+        ) from exc
+    missing = executor.get_incomplete_ranks(range(tasks))
+    if missing:
+        raise BuildError(
+            f"stage {stage!r}: {len(missing)} of {tasks} tasks did not finish (see {logs / stage}/logs); "
+            "fix the cause and re-run the same command to resume"
+        )
+    if progress:
+        progress(f"{stage}: done in {time.perf_counter() - started:.1f}s")
 
 
 def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:

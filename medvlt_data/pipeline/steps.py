@@ -91,7 +91,6 @@ class RecipeReader(PipelineStep):
                     if position % world_size != rank:
                         continue
                     counts[key] += 1
-                    self.stat_update(f"read_{key}")
                     if isinstance(item, Rejected):
                         rejects.write(_rejected_document(item, key), rank)
                         continue
@@ -102,6 +101,8 @@ class RecipeReader(PipelineStep):
                     doc = record_to_document(item, (index, position))
                     doc.metadata["group"] = key
                     yield doc
+        for key, count in counts.items():
+            self.stat_update(f"read_{key}", value=count)
         folder = Path(self.work_dir) / "read_counts"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{rank:05d}.json").write_text(json.dumps(counts, sort_keys=True), encoding="utf-8")
@@ -117,6 +118,7 @@ def _rejected_document(item: Any, group: str) -> Document:
 
 
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_UNTIDY = re.compile(r"^\s|\s$|[\t\u00a0\r]|  | \n|\n ")
 
 
 def normalize_text(text: str) -> str:
@@ -126,6 +128,8 @@ def normalize_text(text: str) -> str:
     'Which organ makes insulin?\\n\\nOptions'
     """
     text = unicodedata.normalize("NFC", str(text))
+    if not _UNTIDY.search(text):  # the common case: nothing to tidy
+        return text
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
     return "\n".join(lines).strip()
 
@@ -180,23 +184,29 @@ class RegexWordTokenizer(WordTokenizer):
 
 
 class CanonicalMerge(PipelineStep):
-    """Merges the prepared shards in canonical order, drops exact duplicates, writes ``shards`` files.
+    """Merges the prepared shards in canonical order, drops exact duplicates, writes canonical shards.
 
     Each prepared shard is already sorted by ordinal, so the merge streams (memory does not grow
-    with the data, apart from one key per kept record). Record ``i`` of the merged order goes to
-    shard ``i % shards``: the canonical shards depend only on the data.
+    with the data, apart from one key per kept record). There are ``ceil(rows / rows_per_shard)``
+    shards (at most ``max_shards``; their number is written to ``SHARDS``) and record ``i`` of the
+    merged order goes to shard ``i % shards``: the canonical shards depend only on the data.
     """
 
     name = "dedup_exact"
     type = "medvlt"
 
-    def __init__(self, input_dir: str, output_dir: str, rejects_root: str, shards: int, dedup: bool = True):
+    def __init__(
+        self, input_dir: str, output_dir: str, rejects_root: str, rows_per_shard: int, max_shards: int,
+        dedup: bool = True,
+    ):  # fmt: skip
         super().__init__()
         self.input_dir, self.output_dir, self.rejects_root = input_dir, output_dir, rejects_root
-        self.shards, self.dedup = shards, dedup
+        self.rows_per_shard, self.max_shards, self.dedup = rows_per_shard, max_shards, dedup
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = sorted(Path(self.input_dir).glob("*.parquet"))
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        self.shards = min(self.max_shards, max(1, -(-total // self.rows_per_shard)))
         out = Path(self.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         writers: list[pq.ParquetWriter | None] = [None] * self.shards
@@ -225,6 +235,7 @@ class CanonicalMerge(PipelineStep):
             writers[shard] = _flush(writers[shard], buffers[shard], out / f"{shard:05d}.parquet", final=True)
             if writers[shard] is not None:
                 writers[shard].close()
+        (out / "SHARDS").write_text(str(self.shards), encoding="utf-8")
         self.stat_update("kept", value=kept)
         return
         yield  # a generator step with no output

@@ -27,6 +27,6 @@ def plan(params: dict[str, Any], context: BuildContext) -> BuildPlan:
         dedup_exact=False,
         dedup_near=False,
         decontaminate=False,
-        shards=int(params.get("shards", 2)),
+        rows_per_shard=int(params.get("rows_per_shard", 20_000)),
         params=params,
     )

@@ -25,7 +25,7 @@ def pool_plan(
         dedup_exact=params.get("dedup_exact", True),
         dedup_near=params.get("dedup_near", True),
         decontaminate=bool(against),
-        shards=int(params.get("shards", 4)),
+        rows_per_shard=int(params.get("rows_per_shard", 20_000)),
         minhash=params.get("minhash", {}),
         params={**params, "decontaminate_against": against},
     )
