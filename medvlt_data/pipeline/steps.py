@@ -118,7 +118,7 @@ def _rejected_document(item: Any, group: str) -> Document:
 
 
 _SPACES = re.compile(r"[ \t\u00a0]+")
-_UNTIDY = re.compile(r"^\s|\s$|[\t\u00a0\r]|  | \n|\n ")
+_UNTIDY = re.compile(r"^\s|\s$|[\t\u00a0\r]|  |[^\S\n]\n|\n[^\S\n]")
 
 
 def normalize_text(text: str) -> str:
@@ -183,12 +183,17 @@ class RegexWordTokenizer(WordTokenizer):
         return [m.span() for m in self._WORDS.finditer(text)]
 
 
+#: Fewest canonical shards: later stages keep some parallelism on small builds.
+MIN_SHARDS = 4
+
+
 class CanonicalMerge(PipelineStep):
     """Merges the prepared shards in canonical order, drops exact duplicates, writes canonical shards.
 
     Each prepared shard is already sorted by ordinal, so the merge streams (memory does not grow
-    with the data, apart from one key per kept record). There are ``ceil(rows / rows_per_shard)``
-    shards (at most ``max_shards``; their number is written to ``SHARDS``) and record ``i`` of the
+    with the data, apart from one 64-bit key per kept record). There are
+    ``ceil(rows / rows_per_shard)`` shards (at least ``MIN_SHARDS``, at most ``max_shards``; their
+    number is written to ``SHARDS``) and record ``i`` of the
     merged order goes to shard ``i % shards``: the canonical shards depend only on the data.
     """
 
@@ -206,17 +211,18 @@ class CanonicalMerge(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = sorted(Path(self.input_dir).glob("*.parquet"))
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        self.shards = min(self.max_shards, max(1, -(-total // self.rows_per_shard)))
+        self.shards = min(self.max_shards, max(MIN_SHARDS, -(-total // self.rows_per_shard)))
         out = Path(self.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         writers: list[pq.ParquetWriter | None] = [None] * self.shards
         buffers: list[list[dict]] = [[] for _ in range(self.shards)]
-        seen: dict[str, str] = {}
+        seen: dict[int, str] = {}
         kept = 0
         with rejects_writer(self.rejects_root, self.name) as rejects:
             for row in heapq.merge(*(_rows(f) for f in files), key=_row_ordinal):
                 metadata = json.loads(row["metadata"])
                 key = metadata.get("dedup_key")
+                key = int(key[:16], 16) if key is not None else None  # 64 bits of the sha1: compact
                 if self.dedup and key is not None and key in seen:
                     metadata["filter_reason"] = "duplicate"
                     metadata["reject_detail"] = f"exact duplicate of {seen[key]}"
@@ -242,7 +248,7 @@ class CanonicalMerge(PipelineStep):
 
 
 def _rows(path: Path) -> Iterator[dict]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=256, use_threads=False):
         yield from batch.to_pylist()
 
 
