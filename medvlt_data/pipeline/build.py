@@ -35,7 +35,6 @@ from medvlt_data.pipeline.steps import (
     Normalize,
     RecipeReader,
     RecordShardWriter,
-    RegexWordTokenizer,
     SourceSpec,
     Validate,
 )
@@ -116,24 +115,22 @@ def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list
     finish: list = [document_reader(work / "canonical")]
     if plan.dedup_near:
         from datatrove.pipeline.dedup.minhash import (
-            MinhashConfig,
             MinhashDedupBuckets,
             MinhashDedupCluster,
             MinhashDedupFilter,
-            MinhashDedupSignature,
         )
-        from datatrove.utils.hashing import HashConfig
 
-        config = MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="xxhash"), **plan.minhash)
+        from medvlt_data.pipeline.near_dedup import FastMinhashSignature, minhash_config
+
+        config = minhash_config(**plan.minhash)
         sigs, buckets, clusters = (
             work / "minhash" / "sigs",
             work / "minhash" / "buckets",
             work / "minhash" / "remove",
         )
-        tokenizer = RegexWordTokenizer()
         stages += [
             ("minhash-signatures", [document_reader(work / "canonical", for_near_duplicates=True),
-                                    MinhashDedupSignature(str(sigs), config=config, language=tokenizer)], shards),
+                                    FastMinhashSignature(str(sigs), config=config)], shards),
             ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ]  # fmt: skip
