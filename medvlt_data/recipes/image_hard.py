@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from medvlt_data.pipeline.build import BuildError, BuildPlan
+from medvlt_data.pipeline.build import BuildPlan
 from medvlt_data.recipes import BuildContext
 
 VERSION = 1
 
 
 def plan(params: dict[str, Any], context: BuildContext) -> BuildPlan:
-    raise BuildError(
-        "image-hard needs the difficulty-scoring stage (pass@k of a base model), which medvlt does not "
-        "have yet; build image-all instead, or wait for the scoring stage"
-    )
+    from medvlt_data.recipes.pools import refuse_without_scoring
+
+    return refuse_without_scoring("image-hard", "image-all")

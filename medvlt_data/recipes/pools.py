@@ -32,3 +32,13 @@ def pool_plan(
     if against:
         plan.benchmark_index = str(benchmark_index(against, context))
     return plan
+
+
+def refuse_without_scoring(split: str, base: str) -> BuildPlan:
+    """The hard splits need the difficulty-scoring stage, which medvlt does not have yet."""
+    from medvlt_data.pipeline.build import BuildError
+
+    raise BuildError(
+        f"{split} needs the difficulty-scoring stage (pass@k of a base model), which medvlt does not "
+        f"have yet; build {base} instead, or wait for the scoring stage"
+    )
