@@ -17,9 +17,11 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
@@ -219,8 +221,7 @@ class CanonicalMerge(PipelineStep):
         seen: dict[int, str] = {}
         kept = 0
         with rejects_writer(self.rejects_root, self.name) as rejects:
-            for row in heapq.merge(*(_rows(f) for f in files), key=_row_ordinal):
-                metadata = json.loads(row["metadata"])
+            for _, row, metadata in heapq.merge(*(_rows(f) for f in files), key=itemgetter(0)):
                 key = metadata.get("dedup_key")
                 key = int(key[:16], 16) if key is not None else None  # 64 bits of the sha1: compact
                 if self.dedup and key is not None and key in seen:
@@ -247,14 +248,13 @@ class CanonicalMerge(PipelineStep):
         yield  # a generator step with no output
 
 
-def _rows(path: Path) -> Iterator[dict]:
+def _rows(path: Path) -> Iterator[tuple[tuple[int, int], dict, dict]]:
+    """(ordinal, row, parsed metadata) of a stage shard, in file order (which is ordinal order)."""
     for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=256, use_threads=False):
-        yield from batch.to_pylist()
-
-
-def _row_ordinal(row: dict) -> tuple[int, int]:
-    first, second = json.loads(row["metadata"])["ordinal"]
-    return int(first), int(second)
+        for row in batch.to_pylist():
+            metadata = orjson.loads(row["metadata"])
+            first, second = metadata["ordinal"]
+            yield (int(first), int(second)), row, metadata
 
 
 def _flush(writer, rows: list[dict], path: Path, final: bool = False):

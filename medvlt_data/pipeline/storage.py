@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from datatrove.data import Document, MediaType
 from datatrove.pipeline.readers import ParquetReader
@@ -29,7 +30,7 @@ def _to_row(self, document: Document) -> dict[str, Any]:
     return {
         "id": document.id,
         "text": document.text,
-        "metadata": json.dumps(document.metadata, ensure_ascii=False, sort_keys=True),
+        "metadata": orjson.dumps(document.metadata, option=orjson.OPT_SORT_KEYS).decode(),
         "images": [m.media_bytes for m in document.media],
     }
 
@@ -39,7 +40,12 @@ def _from_row(self, data: dict, path: str, id_in_file: int | str) -> dict[str, A
         {"id": f"{data['id']}#{i}", "type": MediaType.IMAGE, "url": "", "media_bytes": b}
         for i, b in enumerate(data.get("images") or [])
     ]
-    return {"text": data["text"], "id": data["id"], "media": media, "metadata": json.loads(data["metadata"])}
+    return {
+        "text": data["text"],
+        "id": data["id"],
+        "media": media,
+        "metadata": orjson.loads(data["metadata"]),
+    }
 
 
 _HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
