@@ -89,8 +89,12 @@ def _echo_summary(stats: dict, out: Path) -> None:
     click.echo(
         f"{'total':<16}{stats['num_read']:>9}{stats['num_records']:>9}{stats['num_read'] - stats['num_records']:>9}"
     )
-    for step, reasons in stats["drops"].items():
-        click.echo(f"dropped at {step}: " + ", ".join(f"{r}={n}" for r, n in reasons.items()))
+    _echo_drops(stats["drops"])
+
+
+def _echo_drops(drops: dict[str, dict[str, int]]) -> None:
+    for step, reasons in drops.items():
+        click.echo(f"dropped at {step}: " + (", ".join(f"{r}={n}" for r, n in reasons.items()) or "-"))
 
 
 @click.command("splits")
@@ -133,10 +137,6 @@ def inspect_command(folder: Path, n_records: int) -> None:
     for name in ("stats.json", "summary.json"):
         if (folder / name).exists():
             info = json.loads((folder / name).read_text())
-            drops = info.get("drops") or {"ingest": info.get("rejected_by_reason", {})}
-            for step, reasons in drops.items():
-                click.echo(
-                    f"dropped at {step}: " + (", ".join(f"{r}={n}" for r, n in reasons.items()) or "-")
-                )
+            _echo_drops(info.get("drops") or {"ingest": info.get("rejected_by_reason", {})})
             if "version" in info:
                 click.echo(f"version: {info['version']}  content hash: {info['content_hash']}")

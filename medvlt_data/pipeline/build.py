@@ -260,6 +260,8 @@ def _run_stage(
 
 def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     """Assemble ``data/``, count records in and out, hash the content, write stats and card."""
+    from hub_cards.dataset_card import write_dataset_card
+
     work = out / ".work"
     data = out / "data"
     if data.exists():
@@ -283,11 +285,10 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     read = Counter()
     for path in sorted((work / "read_counts").glob("*.json")):
         read.update(json.loads(path.read_text()))
-    drops = count_rejects(out)
-    dropped_by_source = _dropped_by_source(out)
+    drops, dropped_by_source = count_rejects(out)
     sources = []
     for spec in plan.sources:
-        key = spec.benchmark or spec.name
+        key = spec.group
         sources.append({"name": key, "origin": spec.origin, "read": read[key], "kept": per_source[key],
                         "dropped": dropped_by_source[key], **spec.options})  # fmt: skip
     lost = [s["name"] for s in sources if s["read"] != s["kept"] + s["dropped"]]
@@ -316,7 +317,7 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         "recipe": plan.params,
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    _write_card(stats, out)
+    write_dataset_card(stats, out)
     return stats
 
 
@@ -331,19 +332,3 @@ def _row_digest(row: dict) -> bytes:
     images = [hashlib.sha256(im["bytes"] or b"").hexdigest() for im in row["images"] or []]
     fields = {k: v for k, v in row.items() if k != "images"}
     return hashlib.sha256(json.dumps([fields, images], sort_keys=True, default=str).encode()).digest()
-
-
-def _dropped_by_source(out: Path) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for path in (out / "rejects").glob("*/*.jsonl"):
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    counts[json.loads(line)["source"]] += 1
-    return counts
-
-
-def _write_card(stats: dict[str, Any], out: Path) -> None:
-    from hub_cards.dataset_card import write_dataset_card
-
-    write_dataset_card(stats, out)

@@ -48,6 +48,11 @@ class SourceSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def group(self) -> str:
+        """What the build counts this source's records under: its benchmark, else its name."""
+        return self.benchmark or self.name
+
+    @property
     def origin(self) -> str:
         if self.path:
             return str(self.path)
@@ -87,7 +92,7 @@ class RecipeReader(PipelineStep):
         counts: dict[str, int] = {}
         with rejects_writer(self.rejects_root, "read") as rejects:
             for index, spec in enumerate(self.specs):
-                key = spec.benchmark or spec.name
+                key = spec.group
                 counts.setdefault(key, 0)
                 for position, item in enumerate(read_source(spec)):
                     if position % world_size != rank:

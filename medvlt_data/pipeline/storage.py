@@ -124,14 +124,17 @@ def rejects_writer(root: str | Path, step: str) -> JsonlWriter:
     return writer
 
 
-def count_rejects(root: str | Path) -> dict[str, dict[str, int]]:
-    """step -> reason -> count, from the rejects folders of a build (steps in pipeline order)."""
+def count_rejects(root: str | Path) -> tuple[dict[str, dict[str, int]], Counter[str]]:
+    """From the rejects folders of a build, in one pass: step -> reason -> count (steps and reasons
+    sorted by name), and the number of rejects per source."""
     counts: dict[str, Counter[str]] = {}
-    folder = Path(root) / "rejects"
-    for path in sorted(folder.glob("*/*.jsonl")):
+    by_source: Counter[str] = Counter()
+    for path in sorted((Path(root) / "rejects").glob("*/*.jsonl")):
         step = path.parent.name
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    counts.setdefault(step, Counter())[json.loads(line)["reason"]] += 1
-    return {step: dict(sorted(c.items())) for step, c in counts.items()}
+                    reject = json.loads(line)
+                    counts.setdefault(step, Counter())[reject["reason"]] += 1
+                    by_source[reject["source"]] += 1
+    return {step: dict(sorted(c.items())) for step, c in counts.items()}, by_source

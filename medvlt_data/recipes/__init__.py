@@ -73,16 +73,17 @@ def source_specs(entries: list[dict[str, Any]], context: BuildContext) -> list[S
     """
     from medvlt_data.sources import SourceError, get_source
 
+    def names(entry: dict[str, Any]) -> set[str]:
+        return {n for n in (entry["name"], entry.get("benchmark")) if n}
+
     if context.only_sources is not None:
-        names = {e.get("benchmark") or e["name"] for e in entries} | {e["name"] for e in entries}
-        unknown = sorted(set(context.only_sources) - names)
+        known = set().union(*(names(e) for e in entries))
+        unknown = sorted(set(context.only_sources) - known)
         if unknown:
-            raise BuildError(f"--sources: {unknown} not in this recipe (it has {sorted(names)})")
+            raise BuildError(f"--sources: {unknown} not in this recipe (it has {sorted(known)})")
     specs = []
     for entry in entries:
-        if context.only_sources is not None and not {entry["name"], entry.get("benchmark")} & set(
-            context.only_sources
-        ):
+        if context.only_sources is not None and not names(entry) & set(context.only_sources):
             continue
         spec = SourceSpec(
             name=entry["name"], hub=entry.get("hub"), splits=entry.get("splits"), revision=entry.get("revision"),
@@ -124,9 +125,7 @@ def preflight(specs: list[SourceSpec]) -> None:
         try:
             HfApi().dataset_info(spec.hub, revision=spec.revision, timeout=10)
         except Exception as exc:
-            problems.append(
-                f"{spec.benchmark or spec.name} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}"
-            )
+            problems.append(f"{spec.group} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}")
     if problems:
         raise BuildError(
             "cannot read these sources:\n  " + "\n  ".join(problems) + "\ngive their local layouts with "

@@ -212,6 +212,15 @@ _SPLIT_WORDS = {"train": "train", "dev": "dev", "validation": "validation", "val
                 "val": "validation", "test": "test"}  # fmt: skip
 
 
+def canonical_split(split: str | None) -> str | None:
+    """A split name as medvlt writes it: ``val`` and ``validate`` are ``validation``; others unchanged.
+
+    >>> canonical_split("validate"), canonical_split("test"), canonical_split(None)
+    ('validation', 'test', None)
+    """
+    return _SPLIT_WORDS.get(split, split) if split else split
+
+
 def guess_split(stem: str) -> str:
     """A split name from a file name: ``pvqa_test`` -> ``test``; no split word -> the stem itself."""
     for word in reversed(stem.lower().replace("-", "_").replace(".", "_").split("_")):

@@ -37,13 +37,20 @@ from typing import Any
 
 from medvlt_data.images import ImageError, image_to_bytes, read_image_file
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Rejected, Source, SourceError, load_json, split_files
+from medvlt_data.sources.base import (
+    Item,
+    Rejected,
+    Source,
+    SourceError,
+    canonical_split,
+    load_json,
+    split_files,
+)
 from medvlt_data.sources.hub import hub_rows
 
 _LOCAL_FILES = {"train": "pvqa_train.json", "validation": "pvqa_val.json", "test": "pvqa_test.json"}
 _IMAGE_FOLDERS = {"train": ("train",), "validation": ("val", "validation"), "test": ("test",)}
 _IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
-_SPLIT_ALIASES = {"val": "validation", "validate": "validation"}
 
 
 @register
@@ -56,7 +63,7 @@ class PathVQA(Source):
     description = "pathology VQA; closed questions as multiple choice (no images: meta image_missing)"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        split = _SPLIT_ALIASES.get(split, split) if split else split
+        split = canonical_split(split)
         files = split_files(root, _LOCAL_FILES, split, self.name)
         folder = root if root.is_dir() else root.parent
         images = folder / "images"
@@ -143,7 +150,7 @@ class PathVQA(Source):
             yield item
 
     def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        split = _SPLIT_ALIASES.get(split, split) if split else split
+        split = canonical_split(split)
         rows = hub_rows(repo_id, split=split, revision=revision, image_columns=("image",), source=self.name)
         seen: dict[tuple[str, str, str, str], str] = {}
         for name, index, row in rows:

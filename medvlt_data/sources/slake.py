@@ -28,11 +28,18 @@ from typing import Any
 
 from medvlt_data.images import ImageError, ImageStore
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Rejected, Source, SourceError, load_json, split_files
+from medvlt_data.sources.base import (
+    Item,
+    Rejected,
+    Source,
+    SourceError,
+    canonical_split,
+    load_json,
+    split_files,
+)
 from medvlt_data.sources.hub import hub_file, hub_rows
 
 _LOCAL_FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
-_SPLIT_ALIASES = {"validate": "validation", "val": "validation"}
 
 
 @register
@@ -45,7 +52,7 @@ class SLAKE(Source):
     description = "radiology VQA (English); closed questions as multiple choice"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        split = _SPLIT_ALIASES.get(split, split) if split else split
+        split = canonical_split(split)
         files = split_files(root, _LOCAL_FILES, split, self.name)
         folder = root if root.is_dir() else root.parent
         store = ImageStore([folder / "imgs", folder / "imgs.zip"])
@@ -61,7 +68,7 @@ class SLAKE(Source):
                 yield self._item(row, index, name, path, store)
 
     def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        split = _SPLIT_ALIASES.get(split, split) if split else split
+        split = canonical_split(split)
         archive = hub_file(repo_id, "imgs.zip", revision=revision)
         if archive is None:
             raise SourceError(f"{self.name}: Hub dataset {repo_id!r} has no imgs.zip")
