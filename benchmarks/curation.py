@@ -5,8 +5,9 @@ Builds a corpus of N records from the real MedQA and MedMCQA files (read in plac
 fraction of exact duplicates (copies) and of near duplicates (a real question of at least 30 words
 with case, whitespace and punctuation changed and one word inserted or deleted). It runs
 ``medvlt data build --split text-all`` on it (normalize through write; no decontamination) in a
-subprocess and prints records/s, the peak RSS of the build's processes, and the recall and precision
-of deduplication on the planted pairs.
+subprocess and prints records/s, the time of each stage, the peak RSS of any one of the build's
+processes (overall and per stage, sampled 10 times a second), and the recall and precision of
+deduplication on the planted pairs.
 
     python benchmarks/curation.py --n 20000 --n 200000 [--workers 2]
 """
@@ -16,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -113,11 +115,8 @@ def run(n: int, workers: int, keep: Path | None = None) -> dict:
             "--workers", str(workers),
         ]  # fmt: skip
         start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        stages, peaks, _ = _run_sampled(command)
         seconds = time.perf_counter() - start
-        if result.returncode != 0:
-            raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         removed = []
         for step in ("dedup_exact", "dedup_near"):
             for path in (out / "rejects" / step).glob("*.jsonl"):
@@ -140,7 +139,9 @@ def run(n: int, workers: int, keep: Path | None = None) -> dict:
             "workers": workers,
             "seconds": round(seconds, 1),
             "records_per_s": round(n / seconds),
-            "peak_rss_mib": round(peak_kib / 1024),
+            "peak_rss_mib": max(peaks.values()),
+            "stage_seconds": stages,
+            "stage_peak_rss_mib": peaks,
             "kept": stats["num_records"],
             "planted_exact": planted["exact"],
             "planted_near": planted["near"],
@@ -149,6 +150,42 @@ def run(n: int, workers: int, keep: Path | None = None) -> dict:
             "precision": round(true_positives / max(len(removed), 1), 4),
             "removed": len(removed),
         }
+
+
+def _run_sampled(command: list[str]) -> tuple[dict[str, float], dict[str, int], str]:
+    """Run the build; return its stage times (from its progress lines), the peak RSS of any one of
+    its processes during each stage (sampled 10 times a second), and its output."""
+    import psutil
+
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    stage, stages, lines = ["start"], {}, []
+
+    def follow() -> None:
+        for line in process.stderr:
+            lines.append(line)
+            found = re.match(r"(\S+): (?:(\d+) task|done in ([\d.]+)s)", line)
+            if found and found.group(3):
+                stages[found.group(1)] = float(found.group(3))
+            elif found:
+                stage[0] = found.group(1)
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    root, peaks = psutil.Process(process.pid), {}
+    while process.poll() is None:
+        try:
+            for member in [root, *root.children(recursive=True)]:
+                mib = round(member.memory_info().rss / 2**20)
+                peaks[stage[0]] = max(peaks.get(stage[0], 0), mib)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    reader.join()
+    if process.returncode != 0:
+        raise SystemExit("".join(lines)[-3000:])
+    return stages, peaks, "".join(lines)
 
 
 def main() -> None:

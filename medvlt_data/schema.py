@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+import orjson
+
 #: Option letters in order; up to ten options (A-J) are valid.
 LETTERS = "ABCDEFGHIJ"
 
@@ -234,7 +236,7 @@ def _load_options(value: Any) -> dict[str, str]:
         return {LETTERS[i]: str(v) for i, v in enumerate(value)}
     text = str(value).strip()
     if text.startswith(("{", "[")):
-        return _load_options(json.loads(text))
+        return _load_options(orjson.loads(text))
     options: dict[str, str] = {}
     for line in text.splitlines():
         letter, sep, rest = line.strip().partition(". ")

@@ -79,3 +79,28 @@ def test_missing_path_is_a_clear_error(tmp_path):
         list(get_source("medqa").read(path=tmp_path / "nope"))
     with pytest.raises(SourceError, match=r"no \*\.jsonl file"):
         list(get_source("medqa").read(path=tmp_path))
+
+
+def test_a_shared_read_skips_other_tasks_lines_unparsed_and_keeps_positions(tmp_path):
+    from medvlt_data.sources.base import SKIPPED, Share
+
+    lines = [
+        json.dumps({"id": f"q{i}", "question": f"Q{i}?\nAnswer Choices: (A) x (B) y", "label": ["A"]})
+        for i in range(5)
+    ]
+    lines.insert(2, "{not json")  # a broken line is still one item (a rejection) in its place
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    source = get_source("medqa")
+    full = list(source.read(path=tmp_path, validate=False))
+    shares = [
+        list(get_source("medqa").read(path=tmp_path, validate=False, share=Share(r, 2))) for r in (0, 1)
+    ]
+    assert len(full) == 6 and all(len(items) == 6 for items in shares)
+    for position, item in enumerate(full):
+        mine, other = shares[position % 2][position], shares[1 - position % 2][position]
+        assert other is SKIPPED
+        assert type(mine) is type(item) and getattr(mine, "source_id", None) == getattr(
+            item, "source_id", None
+        )
+    with pytest.raises(SourceError, match="shared read needs a local layout"):
+        list(get_source("pathvqa").read(path=tmp_path, share=Share(0, 2)))

@@ -5,7 +5,8 @@ an interrupted build re-run with the same arguments skips the tasks that finishe
 
 1. ``prepare`` (``workers`` tasks): read -> normalize -> validate -> images -> stage shards;
 2. ``merge`` (1 task): canonical order, exact dedup, canonical shards of ``rows_per_shard`` rows;
-3. ``minhash-*`` (near-duplicate questions, datatrove's MinHash stages, when the recipe asks);
+3. ``minhash-*`` (near-duplicate questions, when the recipe asks): batched signatures and buckets
+   (:mod:`~medvlt_data.pipeline.near_dedup`), then datatrove's clustering;
 4. ``finish`` (a task per canonical shard): near-dup filter -> decontamination -> record writer;
 5. ``finalize`` (1 task): :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
 and out, computes the content hash and writes ``stats.json`` and the dataset card.
@@ -25,20 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
 from medvlt_data import __version__
 from medvlt_data.parquet_io import record_features
+from medvlt_data.pipeline.merge import CanonicalMerge
 from medvlt_data.pipeline.steps import (
-    CanonicalMerge,
     Normalize,
     RecipeReader,
     RecordShardWriter,
     SourceSpec,
     Validate,
 )
-from medvlt_data.pipeline.storage import count_rejects, document_reader, document_writer, rejects_writer
+from medvlt_data.pipeline.storage import StageWriter, count_rejects, document_reader, rejects_writer
 
 
 class BuildError(RuntimeError):
@@ -87,7 +89,7 @@ def early_stages(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, li
                 Normalize(),
                 Validate(exclusion_writer=rejects_writer(str(out), "validate")),
                 ImagePrep(exclusion_writer=rejects_writer(str(out), "images")),
-                document_writer(work / "prepared"),
+                StageWriter(work / "prepared"),
             ],
             workers,
         ),
@@ -114,13 +116,9 @@ def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list
     stages: list[tuple[str, list, int]] = []
     finish: list = [document_reader(work / "canonical")]
     if plan.dedup_near:
-        from datatrove.pipeline.dedup.minhash import (
-            MinhashDedupBuckets,
-            MinhashDedupCluster,
-            MinhashDedupFilter,
-        )
+        from datatrove.pipeline.dedup.minhash import MinhashDedupCluster, MinhashDedupFilter
 
-        from medvlt_data.pipeline.near_dedup import FastMinhashSignature, minhash_config
+        from medvlt_data.pipeline.near_dedup import MinhashBuckets, MinhashSignatures, minhash_config
 
         config = minhash_config(**plan.minhash)
         sigs, buckets, clusters = (
@@ -129,9 +127,8 @@ def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list
             work / "minhash" / "remove",
         )
         stages += [
-            ("minhash-signatures", [document_reader(work / "canonical", for_near_duplicates=True),
-                                    FastMinhashSignature(str(sigs), config=config)], shards),
-            ("minhash-buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
+            ("minhash-signatures", [MinhashSignatures(str(work / "canonical"), str(sigs), config=config)], shards),
+            ("minhash-buckets", [MinhashBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
             ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ]  # fmt: skip
         near = rejects_writer(str(out), "dedup_near")
@@ -169,10 +166,26 @@ class Finalize(PipelineStep):
         yield  # a generator step with no output
 
 
+_PRELOAD = [
+    "medvlt_data.pipeline.build",
+    "medvlt_data.pipeline.steps",
+    "medvlt_data.pipeline.merge",
+    "medvlt_data.pipeline.image_step",
+    "medvlt_data.pipeline.near_dedup",
+    "medvlt_data.pipeline.decontaminate",
+    "medvlt_data.sources",
+]
+
+
 def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_dir: Path, stage: str):
     """A datatrove executor of the chosen kind for one stage."""
     if options.kind == "local":
+        import multiprocess
         from datatrove.executor import LocalPipelineExecutor
+
+        # Workers fork from datatrove's forkserver; with medvlt's modules imported there once, a
+        # stage's workers start in milliseconds instead of importing everything again.
+        multiprocess.get_context("forkserver").set_forkserver_preload(_PRELOAD)
 
         return LocalPipelineExecutor(
             pipeline, tasks=tasks, workers=min(options.workers, tasks), logging_dir=str(logging_dir)
@@ -279,7 +292,10 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=512):  # streamed: memory stays flat
                 splits[split_dir.name] = splits.get(split_dir.name, 0) + batch.num_rows
                 for row in batch.to_pylist():
-                    per_source[json.loads(row["meta"]).get("benchmark") or row["source"]] += 1
+                    benchmark = (
+                        json.loads(row["meta"]).get("benchmark") if '"benchmark"' in row["meta"] else None
+                    )
+                    per_source[benchmark or row["source"]] += 1
                     licenses.add(row["license"].lower() or "other")
                     digest.update(_row_digest(row))
     read = Counter()
@@ -331,4 +347,4 @@ def _modality(plan: BuildPlan) -> str:
 def _row_digest(row: dict) -> bytes:
     images = [hashlib.sha256(im["bytes"] or b"").hexdigest() for im in row["images"] or []]
     fields = {k: v for k, v in row.items() if k != "images"}
-    return hashlib.sha256(json.dumps([fields, images], sort_keys=True, default=str).encode()).digest()
+    return hashlib.sha256(orjson.dumps([fields, images], option=orjson.OPT_SORT_KEYS, default=str)).digest()

@@ -16,7 +16,7 @@ from typing import Any
 
 from datatrove.data import Document, Media, MediaType
 
-from medvlt_data.schema import Record, from_row, to_row
+from medvlt_data.schema import Record, from_row, record_hash, to_row
 
 
 def record_to_document(record: Record, ordinal: tuple[int, int]) -> Document:
@@ -38,6 +38,16 @@ def document_to_record(doc: Document) -> Record:
     row["question"] = doc.text
     row["images"] = [m.media_bytes for m in doc.media]
     return from_row(row)
+
+
+def document_to_row(doc: Document) -> dict[str, Any]:
+    """``to_row(document_to_record(doc))`` without building the Record: the row the Document
+    carries, with its current question and images and the hash of that question."""
+    row: dict[str, Any] = dict(doc.metadata["row"])
+    row["question"] = doc.text
+    row["images"] = [{"bytes": m.media_bytes, "path": None} for m in doc.media]
+    row["hash"] = record_hash(doc.text, row["answer"])
+    return row
 
 
 def ordinal(doc: Document) -> tuple[int, int]:

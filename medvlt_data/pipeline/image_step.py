@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import unicodedata
 from typing import Any, NamedTuple
 
 import imagehash
 import numpy as np
+import orjson
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from PIL import Image
@@ -139,7 +139,11 @@ def normalize_question(text: str) -> str:
     >>> normalize_question("  What   IS shown here?? ")
     'what is shown here'
     """
-    text = " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+    text = str(text)
+    if text.isascii():  # ASCII is already NFKC, and casefolds as it lower-cases
+        text = " ".join(text.lower().split())
+    else:
+        text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     start, end = 0, len(text)
     while start < end and _is_edge_junk(text[start]):
         start += 1
@@ -176,8 +180,8 @@ def document_options(doc: Document) -> dict[str, str]:
     value: Any = doc.metadata.get("row", {}).get("options", {})
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
             return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 

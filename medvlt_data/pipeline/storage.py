@@ -1,7 +1,7 @@
 """Where a build keeps Documents between stages, and where dropped Documents go.
 
 Between stages, Documents are Parquet rows ``{id, text, metadata (JSON), images (list of bytes)}``
-written with datatrove's ParquetWriter and read back with its ParquetReader. Every dropped
+written by :class:`StageWriter` and read back with datatrove's ParquetReader. Every dropped
 Document is written by a step's exclusion writer as one JSON line
 ``{id, step, reason, source, split, source_id, detail}`` under ``rejects/<step>/``.
 """
@@ -16,22 +16,33 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from datatrove.data import Document, MediaType
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline, MediaType
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import ParquetReader
-from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+from datatrove.pipeline.writers import JsonlWriter
 
 #: Arrow schema of stage shards.
+#: Arrow schema of stage shards. ``source_index``/``position`` (the ordinal) and ``dedup_key64`` (the
+#: first 64 bits of the dedup key) repeat metadata fields as columns, so the merge reads them
+#: without parsing the metadata.
 STAGE_SCHEMA = pa.schema(
-    [("id", pa.string()), ("text", pa.string()), ("metadata", pa.string()), ("images", pa.list_(pa.binary()))]
-)
+    [("id", pa.string()), ("text", pa.string()), ("metadata", pa.string()), ("images", pa.list_(pa.binary())),
+     ("source_index", pa.int64()), ("position", pa.int64()), ("dedup_key64", pa.uint64())]
+)  # fmt: skip
 
 
 def _to_row(self, document: Document) -> dict[str, Any]:
+    first, second = document.metadata["ordinal"]
+    key = document.metadata.get("dedup_key")
     return {
         "id": document.id,
         "text": document.text,
         "metadata": orjson.dumps(document.metadata, option=orjson.OPT_SORT_KEYS).decode(),
         "images": [m.media_bytes for m in document.media],
+        "source_index": first,
+        "position": second,
+        "dedup_key64": int(key[:16], 16) if key else None,
     }
 
 
@@ -68,35 +79,36 @@ def near_duplicate_text(question: str, options: dict[str, str], phashes: list[st
     return " ".join(re.sub(r"\W+", "", word) + tag for word in text.split())
 
 
-def _from_row_for_near_duplicates(self, data: dict, path: str, id_in_file: int | str) -> dict[str, Any]:
-    parsed = _from_row(self, data, path, id_in_file)
-    metadata = parsed["metadata"]
-    options = json.loads(metadata["row"]["options"])
-    parsed["text"] = near_duplicate_text(parsed["text"], options, metadata.get("image_phash") or [])
-    return parsed
+class StageWriter(PipelineStep):
+    """Writes a task's Documents as one stage shard ``{folder}/{rank:05d}.parquet`` (uncompressed:
+    the next stage reads it once), in batches of ``batch_size`` rows."""
+
+    name = "stage writer"
+    type = "medvlt"
+
+    def __init__(self, folder: str | Path, batch_size: int = 512):
+        super().__init__()
+        self.folder, self.batch_size = str(folder), batch_size
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        path = Path(self.folder) / f"{rank:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows: list[dict[str, Any]] = []
+        written = 0
+        with pq.ParquetWriter(path, STAGE_SCHEMA, compression="none") as writer:
+            for doc in data:
+                rows.append(_to_row(None, doc))
+                if len(rows) >= self.batch_size:
+                    writer.write_table(pa.Table.from_pylist(rows, schema=STAGE_SCHEMA))
+                    written, rows = written + len(rows), []
+                yield doc
+            writer.write_table(pa.Table.from_pylist(rows, schema=STAGE_SCHEMA))
+        self.stat_update("written", value=written + len(rows))
 
 
-def document_writer(folder: str | Path) -> ParquetWriter:
-    """A writer of stage Documents, one file per task: ``{rank:05d}.parquet``."""
-    return ParquetWriter(
-        str(folder),
-        output_filename="${rank}.parquet",
-        adapter=_to_row,
-        compression=None,
-        schema=STAGE_SCHEMA,
-        use_content_defined_chunking=False,
-        write_page_index=False,
-    )
-
-
-def document_reader(folder: str | Path, *, for_near_duplicates: bool = False) -> ParquetReader:
-    """A reader of stage Documents, files split among the tasks in name order.
-
-    With ``for_near_duplicates`` the Document's text is :func:`near_duplicate_text` (the same stem
-    with other options, or about another image, is another question).
-    """
-    adapter = _from_row_for_near_duplicates if for_near_duplicates else _from_row
-    return ParquetReader(str(folder), adapter=adapter, glob_pattern="*.parquet", batch_size=256)
+def document_reader(folder: str | Path) -> ParquetReader:
+    """A reader of stage Documents, files split among the tasks in name order."""
+    return ParquetReader(str(folder), adapter=_from_row, glob_pattern="*.parquet", batch_size=256)
 
 
 def _reject_row(self, document: Document) -> dict[str, Any]:

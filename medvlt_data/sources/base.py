@@ -45,6 +45,31 @@ class Rejected:
 Item = Union[Record, Rejected]  # noqa: UP007 (a runtime alias; Python 3.10 has no X | Y for these)
 
 
+class Skipped:
+    """The place of a row that another task of a shared read takes (see :meth:`Source.read`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = Skipped()
+
+
+class Share:
+    """Task ``rank`` of ``world`` takes the rows ``rank, rank + world, ...`` of a read, counted in
+    the order they are read; the others are yielded as :data:`SKIPPED` without being parsed."""
+
+    def __init__(self, rank: int, world: int):
+        self.rank, self.world, self.count = rank, world, 0
+
+    def takes_next(self) -> bool:
+        mine = self.count % self.world == self.rank
+        self.count += 1
+        return mine
+
+
 class Source:
     """Base class of the source adapters; subclasses fill the class attributes and two readers."""
 
@@ -55,6 +80,10 @@ class Source:
     hub_config: ClassVar[str | None] = None
     local_layout: ClassVar[str]
     description: ClassVar[str]
+    #: Its local layout yields exactly one item per non-blank JSON line, so a shared read can skip
+    #: the other tasks' lines unparsed.
+    one_item_per_line: ClassVar[bool] = False
+    share: Share | None = None
 
     @property
     def layouts(self) -> str:
@@ -68,12 +97,18 @@ class Source:
         split: str | None = None,
         revision: str | None = None,
         validate: bool = True,
+        share: Share | None = None,
     ) -> Iterator[Item]:
         """Read the source from a local ``path`` or a Hub dataset id.
 
         Every record is validated (an invalid one becomes a rejection) unless ``validate`` is
-        False, as in a build, whose own validation step records the drops.
+        False, as in a build, whose own validation step records the drops. With a ``share`` (only
+        for a local layout of a source with ``one_item_per_line``), the rows of other tasks come
+        as :data:`SKIPPED`, one per row, so positions stay those of a full read.
         """
+        if share is not None and (path is None or not self.one_item_per_line):
+            raise SourceError(f"{self.name}: a shared read needs a local layout of one item per line")
+        self.share = share
         if (path is None) == (hub is None):
             raise SourceError("give exactly one of a local path or a Hub dataset id")
         if path is not None:
@@ -84,6 +119,9 @@ class Source:
         else:
             items = self.read_hub(hub, split, revision)
         for item in items:
+            if item is SKIPPED:
+                yield item
+                continue
             if isinstance(item, Rejected):
                 item.source = item.source or self.name
                 yield item
@@ -159,11 +197,17 @@ class Source:
         )  # fmt: skip
 
 
-def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """Yield (line number, object or None, error) for each non-blank line of a JSON Lines file."""
+def read_json_lines(
+    path: Path, share: Share | None = None
+) -> Iterator[tuple[int, dict[str, Any] | Skipped | None, str]]:
+    """Yield (line number, object or None, error) for each non-blank line of a JSON Lines file;
+    with a ``share``, (line number, SKIPPED, "") for the lines other tasks take."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
+                continue
+            if share is not None and not share.takes_next():
+                yield number, SKIPPED, ""
                 continue
             try:
                 value = json.loads(line)

@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from medvlt_data.schema import LETTERS
-from medvlt_data.sources.base import Item, Source, read_json_lines
+from medvlt_data.sources.base import SKIPPED, Item, Source, read_json_lines
 
-_MARKER = re.compile(r"\s*Answer Choices:\s*", re.IGNORECASE)
+_MARKER = re.compile(r"answer choices:", re.IGNORECASE)
+_LETTER_MARKERS = [re.compile(rf"(?<!\S)\({letter}\)\s*") for letter in LETTERS]
 
 
 def split_embedded_choices(text: str) -> tuple[str, list[str]]:
     """Split question text into the stem and the option texts in order (A, B, C, ...)."""
-    parts = _MARKER.split(text, maxsplit=1)
-    if len(parts) != 2:
+    found = _MARKER.search(text)
+    if not found:
         return text.strip(), []
-    stem, tail = parts
+    stem, tail = text[: found.start()], text[found.end() :]
     options: list[str] = []
     position = 0
-    for letter in LETTERS:
-        marker = re.compile(rf"(?<!\S)\({letter}\)\s*")
+    for marker in _LETTER_MARKERS:
         found = marker.search(tail, position)
         if not found:
             break
@@ -48,7 +48,10 @@ def read_embedded_choices_jsonl(
     source: Source, path: Path, split: str, extra_fields: tuple[str, ...] = ()
 ) -> Iterator[Item]:
     """Read one embedded-choices JSON Lines file as records of ``source``."""
-    for number, row, error in read_json_lines(path):
+    for number, row, error in read_json_lines(path, source.share):
+        if row is SKIPPED:
+            yield SKIPPED
+            continue
         ref = f"line {number}"
         if row is None:
             yield source.reject("malformed-json", f"{path}:{number}: {error}", path, ref, split)

@@ -38,6 +38,7 @@ class MedMCQA(Source):
     hub_id = "openlifescienceai/medmcqa"
     local_layout = "*.jsonl with embedded 'Answer Choices: (A) ...', label ['A'], label_rationale"
     description = "AIIMS / NEET PG medical entrance exam questions, 4 options"
+    one_item_per_line = True
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         for name, path in files_by_split(root, ".jsonl", split, self.name):

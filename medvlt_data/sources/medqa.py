@@ -24,6 +24,7 @@ class MedQA(Source):
     hub_id = "GBaker/MedQA-USMLE-4-options"
     local_layout = "*.jsonl with embedded 'Answer Choices: (A) ...' and label ['B']"
     description = "USMLE-style clinical vignettes, 4 options"
+    one_item_per_line = True
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         for name, path in files_by_split(root, ".jsonl", split, self.name):
