@@ -39,22 +39,55 @@ def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
               help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
+@click.option("--demo", is_flag=True,
+              help="Build from the embedded demo corpus; the hard splits are scored by medvlt's tiny model "
+                   "served locally (no GPU, no Hub).")  # fmt: skip
+@click.option("--model", help="Hard splits: the model that scores difficulty [recipe: Qwen/Qwen2.5-VL-3B-Instruct]; "
+                               "'tiny' is medvlt's tiny test model.")  # fmt: skip
+@click.option("--backend", type=click.Choice(["vllm", "local", "endpoint"]),
+              help="Hard splits: start vLLM, start `transformers serve` (local), or use a running server (endpoint).")  # fmt: skip
+@click.option("--endpoint", help="Hard splits: base URL of a running OpenAI-compatible server (.../v1).")
+@click.option("--api-key-env", help="Hard splits: environment variable that holds the endpoint's API key.")
+@click.option("--rollouts", "k", type=int, help="Hard splits: rollouts per question [recipe: 16].")
+@click.option("--max-tokens", type=int, help="Hard splits: new tokens per rollout [recipe: 4096].")
+@click.option("--temperature", type=float, help="Hard splits: sampling temperature [recipe: 1.0].")
+@click.option("--min-pass", type=int, help="Hard splits: keep pass_count >= this [recipe: 1].")
+@click.option("--max-pass", type=int, help="Hard splits: keep pass_count <= this [recipe: 7].")
+@click.option("--order", type=click.Choice(["none", "easy-to-hard"]), help="Hard splits: record order.")
+@click.option("--concurrency", type=int, help="Hard splits: requests in flight [default: 64].")
+@click.option("--tensor-parallel", type=int, help="Hard splits, vllm: GPUs per model replica.")
+@click.option("--data-parallel", type=int, help="Hard splits, vllm: model replicas.")
+@click.option(
+    "--trust-remote-code", is_flag=True, default=None, help="Hard splits, vllm: allow the model's own code."
+)
 def build_command(split_name, out_dir, source_paths, executor, workers, only_sources, decontaminate_against,
-                  eval_build, slurm_partition) -> None:  # fmt: skip
-    """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate.
+                  eval_build, slurm_partition, demo, **scoring) -> None:  # fmt: skip
+    """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate, and for
+    text-hard / image-hard score every question by pass@k of a base model and keep the recipe's band.
 
     Writes Parquet shards (data/), rejects with reasons (rejects/STEP/), stats.json and a
     dataset card (README.md). The version is the recipe VERSION plus a content hash of the output;
-    re-running an interrupted build with the same arguments resumes it.
+    re-running an interrupted build with the same arguments resumes it (finished rollouts are not
+    asked for again).
+
+    \b
+    Demo, no GPU and no Hub:   medvlt data build --split text-hard --demo --out demo-hard
+    Scoring on a vLLM server:  medvlt data build --split text-hard --backend endpoint \\
+                                   --endpoint http://HOST:8000/v1 --model Qwen/Qwen2.5-VL-3B-Instruct
     """
     from medvlt_data.pipeline.build import BuildError, ExecutorOptions, run_build
     from medvlt_data.recipes import BuildContext, make_plan
     from medvlt_data.sources import SourceError
 
     out = out_dir or Path("builds") / split_name
+    paths = _source_paths(source_paths)
+    scoring = {k: v for k, v in scoring.items() if v is not None}
+    if demo:
+        paths, scoring = _demo_inputs(out, paths, scoring, hard=split_name.endswith("-hard"))
     context = BuildContext(
         out=out,
-        source_paths=_source_paths(source_paths),
+        scoring=scoring,
+        source_paths=paths,
         decontaminate_against=_benchmarks(decontaminate_against),
         eval_build=eval_build,
         only_sources=[s.strip() for s in only_sources.split(",")] if only_sources else None,
@@ -64,6 +97,9 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         options.slurm["partition"] = slurm_partition
     try:
         plan = make_plan(split_name, context)
+        if scoring and plan.difficulty is None:
+            raise BuildError(f"{split_name} has no difficulty stage; the scoring options "
+                             f"({', '.join(sorted(scoring))}) apply to text-hard and image-hard")  # fmt: skip
         stats = run_build(plan, out, options, progress=lambda line: click.echo(line, err=True))
     except (BuildError, SourceError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -71,6 +107,23 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         click.echo(f"submitted stages {', '.join(stats['submitted'])}; logs in {stats['logs']}")
         return
     _echo_summary(stats, out)
+
+
+def _demo_inputs(out: Path, paths: dict[str, str], scoring: dict, hard: bool) -> tuple[dict[str, str], dict]:
+    """The embedded demo corpus as local layouts, and for the hard splits the tiny model served
+    locally as the scorer (4 short rollouts a question and the band 0..3, so it runs on a laptop CPU
+    in about a minute and keeps records); options given on the command line win."""
+    from medvlt_data.demo import write_demo_corpus
+
+    corpus = write_demo_corpus(out / ".work" / "demo-corpus")
+    click.echo(f"demo corpus written to {out / '.work' / 'demo-corpus'}", err=True)
+    demo_scoring = (
+        {"backend": "local", "model": "tiny", "k": 4, "max_tokens": 24, "concurrency": 4} if hard else {}
+    )
+    return {**{name: str(path) for name, path in corpus.items()}, **paths}, {
+        **demo_scoring,
+        **{k: v for k, v in scoring.items() if v is not None},
+    }
 
 
 def _benchmarks(value: str | None) -> list[str] | None:

@@ -29,7 +29,10 @@ the data, its intended use and a medical disclaimer.
     decontamination  dict[str, int]  benchmark -> records removed (the decontamination step's drops,
                            per benchmark); optional, may be empty
     pass_counts      dict[str, int] | None  pass_count (as a string, JSON style) -> records scored
-    difficulty       dict | None  {"model": str, "k": int, "band": [low, high]}
+    difficulty       dict | None  {"model", "k", "band": [low, high]} and optionally "backend",
+                           "temperature", "top_p", "max_tokens", "prompt", "order", "note"
+    distillation     dict | None  {"teacher", "backend", "n", "temperature", "max_tokens",
+                           "questions", "with_trace", "without_trace"} and optionally "note"
     recipe           dict  flat recipe parameters, shown as YAML
     features         list[str]  column names of the records
     created          str   optional ISO date of the build
@@ -323,6 +326,7 @@ def _render(stats: dict, images: dict[str, str]) -> str:
         decontamination=decontamination,
         decontamination_total=sum(b["count"] for b in decontamination),
         difficulty=stats.get("difficulty"),
+        distillation=stats.get("distillation"),
         pass_counts=[{"value": v, "count": c} for v, c in pass_counts],
         splits=splits,
         features=stats["features"],

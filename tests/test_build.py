@@ -140,10 +140,13 @@ def test_text_all_accounts_for_every_record_and_decontaminates(tmp_path):
     assert again["content_hash"] == stats["content_hash"] and again["version"] == stats["version"]
 
 
-def test_hard_splits_refuse_without_the_scoring_stage(tmp_path):
-    result = CliRunner().invoke(cli, ["data", "build", "--split", "text-hard", "--out", str(tmp_path)])
+def test_scoring_options_apply_only_to_the_hard_splits(tmp_path):
+    args = ["data", "build", "--split", "text-all", "--demo", "--out", str(tmp_path), "--rollouts", "4"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
-    assert "difficulty-scoring stage" in result.output
+    assert "text-all has no difficulty stage; the scoring options (k) apply to text-hard and image-hard" in (
+        result.output
+    )
 
 
 def test_splits_lists_every_recipe():

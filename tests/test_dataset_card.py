@@ -312,7 +312,8 @@ def test_pass_count_plot_and_difficulty_sentence_only_with_pass_counts():
     with_scores = render_dataset_card(example_stats())
     assert "![pass-count histogram](data:image/png;base64," in with_scores
     assert (
-        "Scored by Qwen/Qwen2.5-VL-3B-Instruct with k=16 rollouts; kept 1 <= pass_count <= 7." in with_scores
+        "Scored by **Qwen/Qwen2.5-VL-3B-Instruct** with k=16 rollouts per question, graded by the recipe's strict grader; kept 1 <= pass_count <= 7."
+        in with_scores
     )
     assert "| 16 | 60 |" in with_scores
 

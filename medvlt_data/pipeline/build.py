@@ -8,6 +8,8 @@ an interrupted build re-run with the same arguments skips the tasks that finishe
 3. ``minhash-*`` (near-duplicate questions, when the recipe asks): batched signatures and buckets
    (:mod:`~medvlt_data.pipeline.near_dedup`), then datatrove's clustering;
 4. ``finish`` (a task per canonical shard): near-dup filter -> decontamination -> record writer;
+   then, for the hard splits, ``score`` (1 task): k rollouts per question through an
+   OpenAI-compatible server, pass_count, the difficulty band (:mod:`.difficulty`);
 5. ``finalize`` (1 task): :func:`finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
 and out, computes the content hash and writes ``stats.json`` and the dataset card.
 
@@ -36,6 +38,7 @@ from medvlt_data.pipeline.merge import CanonicalMerge
 from medvlt_data.pipeline.steps import (
     Normalize,
     RecipeReader,
+    RecordReader,
     RecordShardWriter,
     SourceSpec,
     Validate,
@@ -64,6 +67,7 @@ class BuildPlan:
         default_factory=lambda: {"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8}
     )
     benchmark_index: str | None = None  # path of a saved BenchmarkIndex
+    difficulty: Any = None  # ScoringSettings of the hard splits: adds the "score" stage
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +150,14 @@ def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list
         )
     finish.append(RecordShardWriter(str(work / "final")))
     stages.append(("finish", finish, shards))
+    if plan.difficulty is not None:
+        from medvlt_data.pipeline.difficulty import DifficultyScorer
+
+        by_pass = plan.difficulty.order == "easy-to-hard"
+        scorer = DifficultyScorer(plan.difficulty, str(work), rejects_writer(str(out), "difficulty"))
+        # one task: the server runs the rollouts in parallel (vLLM's data parallelism for GPUs)
+        stages.append(("score", [RecordReader(str(work / "final")), scorer,
+                                 RecordShardWriter(str(work / "scored"), by_pass_count=by_pass)], 1))  # fmt: skip
     stages.append(("finalize", [Finalize(plan, str(out))], 1))
     return stages
 
@@ -284,8 +296,11 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     per_source: Counter[str] = Counter()
     licenses: set[str] = set()
     digest = hashlib.sha256()
-    for split_dir in sorted(p for p in (work / "final").glob("*") if p.is_dir()):
+    written = work / ("scored" if plan.difficulty is not None else "final")
+    for split_dir in sorted(p for p in written.glob("*") if p.is_dir()):
         parts = sorted(split_dir.glob("*.parquet"))
+        if plan.difficulty is not None and plan.difficulty.order == "easy-to-hard":  # most passes first
+            parts.sort(key=lambda p: (-int(p.stem.rsplit("-pass", 1)[1]), p.name))
         for i, part in enumerate(parts):
             target = data / f"{split_dir.name}-{i:05d}-of-{len(parts):05d}.parquet"
             shutil.copyfile(part, target)
@@ -328,13 +343,21 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         "licenses": sorted(licenses) or ["other"],
         "modality": _modality(plan),
         "features": list(record_features()),
-        "pass_counts": None,
-        "difficulty": None,
+        "pass_counts": _pass_counts(plan, work),
+        "difficulty": plan.difficulty.summary() if plan.difficulty is not None else None,
         "recipe": plan.params,
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     write_dataset_card(stats, out)
     return stats
+
+
+def _pass_counts(plan: BuildPlan, work: Path) -> dict[str, int] | None:
+    if plan.difficulty is None:
+        return None
+    from medvlt_data.pipeline.difficulty import read_pass_counts
+
+    return {str(k): v for k, v in (read_pass_counts(work) or {}).items()}
 
 
 def _modality(plan: BuildPlan) -> str:

@@ -3,7 +3,8 @@
 - :class:`RecipeReader` reads the recipe's sources through the adapters (a share per task);
 - :class:`Normalize` tidies whitespace and Unicode of questions and options;
 - :class:`Validate` drops records that break the schema, with the problem as the reason;
-- :class:`RecordShardWriter` writes kept records in medvlt's Parquet layout.
+- :class:`RecordShardWriter` writes kept records in medvlt's Parquet layout, and
+  :class:`RecordReader` reads them back as Documents.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,14 +208,15 @@ class RegexWordTokenizer(WordTokenizer):
 
 
 class RecordShardWriter(PipelineStep):
-    """Writes kept Documents as medvlt Parquet records: ``{folder}/{split}/{rank:05d}.parquet``."""
+    """Writes kept Documents as medvlt Parquet records: ``{folder}/{split}/{rank:05d}.parquet``, or
+    with ``by_pass_count`` one file per pass_count, ``{folder}/{split}/{rank:05d}-pass{NN}.parquet``."""
 
     name = "write"
     type = "medvlt"
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, by_pass_count: bool = False):
         super().__init__()
-        self.folder = folder
+        self.folder, self.by_pass_count = folder, by_pass_count
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from medvlt_data.parquet_io import record_features
@@ -221,23 +224,50 @@ class RecordShardWriter(PipelineStep):
         schema = record_features().arrow_schema
         writers: dict[str, pq.ParquetWriter] = {}
         buffers: dict[str, list[dict]] = {}
+        written: Counter[str] = Counter()
         for doc in data:
             row = document_to_row(doc)
             split = row["split"] or "train"
-            buffers.setdefault(split, []).append(row)
-            if len(buffers[split]) >= 256:
-                self._flush(writers, buffers, split, schema, rank)
-            self.stat_update(f"written_{split}")
+            name = f"{split}/{rank:05d}"
+            if self.by_pass_count:
+                name += f"-pass{row['pass_count']:02d}"
+            buffers.setdefault(name, []).append(row)
+            if len(buffers[name]) >= 256:
+                self._flush(writers, buffers, name, schema)
+            written[split] += 1
             yield doc
-        for split in list(buffers):
-            self._flush(writers, buffers, split, schema, rank)
+        for name in list(buffers):
+            self._flush(writers, buffers, name, schema)
         for writer in writers.values():
             writer.close()
+        for split, count in written.items():
+            self.stat_update(f"written_{split}", value=count)
 
-    def _flush(self, writers, buffers, split, schema, rank) -> None:
-        if split not in writers:
-            path = Path(self.folder) / split / f"{rank:05d}.parquet"
+    def _flush(self, writers, buffers, name, schema) -> None:
+        if name not in writers:
+            path = Path(self.folder) / f"{name}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writers[split] = pq.ParquetWriter(path, schema)
-        writers[split].write_table(pa.Table.from_pylist(buffers[split], schema=schema))
-        buffers[split] = []
+            writers[name] = pq.ParquetWriter(path, schema)
+        writers[name].write_table(pa.Table.from_pylist(buffers[name], schema=schema))
+        buffers[name] = []
+
+
+class RecordReader(PipelineStep):
+    """Reads medvlt Parquet records (``{folder}/{split}/*.parquet``) back as Documents; task ``rank``
+    takes files ``rank, rank + world_size, ...`` in name order."""
+
+    name = "read records"
+    type = "medvlt"
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from medvlt_data.schema import from_row
+
+        files = sorted(Path(self.folder).glob("*/*.parquet"))[rank::world_size]
+        for number, path in enumerate(files):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
+                for position, row in enumerate(batch.to_pylist()):
+                    yield record_to_document(from_row(row), (number, position))

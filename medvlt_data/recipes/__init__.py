@@ -37,6 +37,7 @@ class BuildContext:
     decontaminate_against: list[str] | None = None
     eval_build: str | None = None
     only_sources: list[str] | None = None  # keep only these sources (or benchmarks) of the recipe
+    scoring: dict[str, Any] = field(default_factory=dict)  # difficulty settings from the command line
 
 
 def recipe_module(split: str) -> ModuleType:

@@ -34,11 +34,20 @@ def pool_plan(
     return plan
 
 
-def refuse_without_scoring(split: str, base: str) -> BuildPlan:
-    """The hard splits need the difficulty-scoring stage, which medvlt does not have yet."""
+def hard_plan(
+    name: str, version: int, description: str, base: str, params: dict[str, Any], context: BuildContext
+) -> BuildPlan:
+    """A hard split: the ``base`` pool's plan plus the difficulty stage (recipe's ``difficulty``
+    block, overridden by the command line's scoring options)."""
     from medvlt_data.pipeline.build import BuildError
+    from medvlt_data.pipeline.difficulty import settings_from_params
+    from medvlt_data.recipes import recipe_params
 
-    raise BuildError(
-        f"{split} needs the difficulty-scoring stage (pass@k of a base model), which medvlt does not "
-        f"have yet; build {base} instead, or wait for the scoring stage"
-    )
+    base_params = recipe_params(base)
+    plan = pool_plan(name, version, description, base_params, context)
+    try:
+        plan.difficulty = settings_from_params(params.get("difficulty", {}), context.scoring)
+    except (TypeError, ValueError) as exc:
+        raise BuildError(f"{name}: {exc}") from exc
+    plan.params = {**plan.params, "base": base, "difficulty": plan.difficulty.summary()}
+    return plan

@@ -1,8 +1,9 @@
 """text-all plus difficulty scoring: questions a base model answers correctly 1 to 7 times in 16.
 
-Sources: those of text-all. Purpose: the RLVR training set of the recipe. The difficulty stage
-(k rollouts of a base model through an OpenAI-compatible server, pass_count, band filter) is not
-part of medvlt yet, so this split refuses to build rather than silently skip it.
+Sources: those of text-all. Purpose: the RLVR training set of the recipe. The difficulty stage puts
+every question k times to the base model (Qwen2.5-VL-3B-Instruct through a vLLM server by default;
+any OpenAI-compatible endpoint or a local ``transformers serve`` with --backend), grades the answers
+with the recipe's strict grader and keeps 1 <= pass_count <= 7.
 """
 
 from __future__ import annotations
@@ -16,6 +17,6 @@ VERSION = 1
 
 
 def plan(params: dict[str, Any], context: BuildContext) -> BuildPlan:
-    from medvlt_data.recipes.pools import refuse_without_scoring
+    from medvlt_data.recipes.pools import hard_plan
 
-    return refuse_without_scoring("text-hard", "text-all")
+    return hard_plan("text-hard", VERSION, __doc__, "text-all", params, context)

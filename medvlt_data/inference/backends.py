@@ -1,0 +1,77 @@
+"""Where completions come from: a server medvlt starts (``vllm``, ``local``) or one that runs already
+(``endpoint``). Every backend ends as an OpenAI-compatible base URL and a model name.
+
+- ``vllm``: ``vllm serve MODEL`` on this machine, with tensor/data parallel sizes; for GPUs.
+- ``local``: ``transformers serve`` on CPU or GPU (``--model tiny`` gives medvlt's tiny test model).
+- ``endpoint``: any running server (vLLM, SGLang, ``transformers serve``, a hosted API); the API key
+  is read from the environment variable named by ``api_key_env`` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKENDS = ("vllm", "local", "endpoint")
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be used as asked (the message says why and what to give instead)."""
+
+
+@dataclass
+class BackendSpec:
+    kind: str = "vllm"
+    model: str = "Qwen/Qwen2.5-VL-3B-Instruct"
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    tensor_parallel: int = 1
+    data_parallel: int = 1
+    trust_remote_code: bool = False
+    server_args: list[str] = field(default_factory=list)
+
+    def api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise BackendError(f"the environment variable {self.api_key_env} (the API key) is not set")
+        return key
+
+    def describe(self) -> str:
+        """A line for logs and cards: backend and model, never the key."""
+        where = f" at {self.endpoint}" if self.kind == "endpoint" else ""
+        return f"{self.model} via {self.kind}{where}"
+
+
+@contextmanager
+def open_backend(spec: BackendSpec, log_dir: str | Path | None = None) -> Iterator[tuple[str, str]]:
+    """(base URL, model name to send) for ``spec``; a server medvlt starts is stopped on exit."""
+    if spec.kind not in BACKENDS:
+        raise BackendError(f"unknown backend {spec.kind!r}; choose one of {', '.join(BACKENDS)}")
+    if spec.kind == "endpoint":
+        if not spec.endpoint:
+            raise BackendError("the endpoint backend needs --endpoint URL (the server's /v1 base URL)")
+        spec.api_key()  # fail now when the named variable is missing
+        yield spec.endpoint.rstrip("/"), spec.model
+        return
+    log = Path(log_dir) / f"{spec.kind}-server.log" if log_dir else None
+    if spec.kind == "local":
+        from medvlt_data.local_server import serve_model
+        from medvlt_train.tiny import resolve_model
+
+        model = resolve_model(spec.model)
+        with serve_model(model, log_path=log) as url:
+            yield url, model
+        return
+    command = ["vllm", "serve", spec.model, "--tensor-parallel-size", str(spec.tensor_parallel),
+               "--data-parallel-size", str(spec.data_parallel), *spec.server_args]  # fmt: skip
+    if spec.trust_remote_code:
+        command.append("--trust-remote-code")
+    from medvlt_data.local_server import serve_command
+
+    with serve_command(command, log_path=log, startup_timeout=1800) as url:
+        yield url, spec.model

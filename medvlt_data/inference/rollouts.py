@@ -1,0 +1,95 @@
+"""k completions per question, checkpointed one by one so an interrupted run resumes without
+asking the server again for anything it already answered.
+
+The checkpoint is an append-only JSON Lines file, one finished completion a line
+(``{"key", "text", "reasoning", "finish_reason"}``), flushed as it is written. Its name carries a
+hash of everything that shapes a completion (model, prompt variant, sampling parameters), so a
+run with other settings never reuses another run's answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from medvlt_data.inference.client import ChatClient, Completion
+
+
+def settings_key(**settings: Any) -> str:
+    """A short stable hash of the settings that shape a completion."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class RolloutLog:
+    """Finished completions by key, read back from ``path`` and appended to it as they arrive."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done: dict[str, list[Completion]] = {}
+        if self.path.exists():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines, start=1):
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    if number == len(lines):  # a line cut short by an interruption: asked again
+                        continue
+                    raise ValueError(
+                        f"{self.path}:{number}: not a JSON line; delete the file to start over"
+                    ) from None
+                self.done.setdefault(entry["key"], []).append(
+                    Completion(entry["text"], entry.get("reasoning", ""), entry.get("finish_reason"))
+                )
+        self._handle = self.path.open("a", encoding="utf-8")
+        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
+            self._handle.write("\n")  # end the cut line so the next entry starts on its own
+
+    def add(self, key: str, completion: Completion) -> None:
+        self.done.setdefault(key, []).append(completion)
+        self._handle.write(json.dumps({"key": key, **completion.as_dict()}, ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+async def complete_k(
+    client: ChatClient, log: RolloutLog, key: str, messages: list[dict[str, Any]], k: int, **params: Any
+) -> list[Completion]:
+    """The first ``k`` completions of ``messages``: those in the log, then new ones for the rest."""
+    missing = k - len(log.done.get(key, []))
+    if missing > 0:
+        await client.generate(messages, missing, on_completion=lambda c: log.add(key, c), **params)
+    return log.done[key][:k]
+
+
+def image_data_uri(data: bytes) -> str:
+    """An image as a ``data:`` URI, the way OpenAI-compatible servers take inline images."""
+    kind = _image_kind(data)
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def chat_messages(prompt: str, images: list[bytes]) -> list[dict[str, Any]]:
+    """One user turn: the images first, in prompt order, then the text (no system prompt)."""
+    if not images:
+        return [{"role": "user", "content": prompt}]
+    parts: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {"url": image_data_uri(b)}} for b in images
+    ]
+    parts.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": parts}]
+
+
+def _image_kind(data: bytes) -> str:
+    """The image format from its first bytes (the build stores PNG or the source's JPEG)."""
+    if data.startswith(b"\xff\xd8"):
+        return "jpeg"
+    if data.startswith(b"GIF8"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return "png"
