@@ -117,9 +117,17 @@ def _demo_inputs(out: Path, paths: dict[str, str], scoring: dict, hard: bool) ->
 
     corpus = write_demo_corpus(out / ".work" / "demo-corpus")
     click.echo(f"demo corpus written to {out / '.work' / 'demo-corpus'}", err=True)
-    demo_scoring = (
-        {"backend": "local", "model": "tiny", "k": 4, "max_tokens": 24, "concurrency": 4} if hard else {}
-    )
+    # the random tiny model almost never answers right: the demo keeps 0..3 of 4, not the recipe's 1..7 of 16
+    demo = {
+        "backend": "local",
+        "model": "tiny",
+        "k": 4,
+        "max_tokens": 24,
+        "concurrency": 4,
+        "min_pass": 0,
+        "max_pass": 3,
+    }
+    demo_scoring = demo if hard else {}
     return {**{name: str(path) for name, path in corpus.items()}, **paths}, {
         **demo_scoring,
         **{k: v for k, v in scoring.items() if v is not None},

@@ -179,3 +179,129 @@ def test_the_band_keeps_exactly_the_counts_inside_it_easiest_first(tmp_path, cor
     assert all(r["difficulty"] == pytest.approx(1 - r["pass_count"] / K, abs=1e-6) for r in rows)
     assert stats["drops"]["difficulty"] == {"too-easy": histogram[3], "too-hard": histogram[0]}
     assert "![pass-count histogram](assets/pass_counts.png)" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_ctrl_c_loses_no_finished_answer(tmp_path, corpus):
+    """SIGINT in the middle of scoring; the re-run asks only for the questions not answered yet."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from medvlt_data.sources import get_source
+
+    records = [i for i in get_source("medqa").read(path=corpus["medqa"]) if hasattr(i, "answer_label")]
+    gold = {" ".join(r.question.split()): r.answer_label for r in records}
+    question_of = {r.ref: " ".join(r.question.split()) for r in records}
+
+    def slow(payload: dict, i: int) -> str:
+        time.sleep(0.15)
+        return f"<think>.</think><answer>{gold[_question(payload)]}</answer>"
+
+    out = tmp_path / "out"
+    with OpenAIProxy(scripted(slow)) as proxy:
+        command = [sys.executable, "-m", "medvlt_cli.main", "data", "build", "--split", "text-hard", "--out",
+                   str(out), "--sources", "medqa", "--source-path", f"medqa={corpus['medqa']}",
+                   "--decontaminate-against", "none", "--backend", "endpoint", "--endpoint", proxy.url,
+                   "--model", "scripted", "--rollouts", str(K), "--concurrency", "2", "--min-pass", "0"]  # fmt: skip
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(proxy.forwarded) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=60) != 0
+        answered_before = _log(out)
+        assert 0 < len(answered_before) < len(gold) and not (out / "stats.json").exists()
+        before = len(proxy.forwarded)
+        subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+        again = [_question(p) for p in proxy.forwarded[before:]]
+    log = _log(out)
+    assert all(len(entries) == K for entries in log.values())
+    finished_first = {question_of[key] for key in answered_before}
+    assert not finished_first & set(again)  # nothing answered before the interruption is asked again
+    assert len(again) == len(set(again)) == len(log) - len(finished_first)  # one request (n=K) a question
+    assert json.loads((out / "stats.json").read_text())["num_records"] == len(log)
+
+
+def test_the_readme_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from medvlt_cli.main import cli
+
+    monkeypatch.setenv("MEDVLT_CACHE", str(tmp_path / "cache"))
+    servers_before = {p.pid for p in _children() if "transformers.cli" in " ".join(p.cmdline())}
+    result = CliRunner().invoke(
+        cli, ["data", "build", "--split", "text-hard", "--demo", "--out", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    stats = json.loads((tmp_path / "d" / "stats.json").read_text())
+    assert stats["difficulty"]["model"] == "tiny" and stats["difficulty"]["backend"] == "local"
+    assert stats["num_records"] > 0 and sum(stats["pass_counts"].values()) >= stats["num_records"]
+    card = (tmp_path / "d" / "README.md").read_text()
+    assert "Scored by **tiny** (served through local) with k=4 rollouts" in card and "random weights" in card
+    assert (tmp_path / "cache" / "tiny-qwen2.5-vl").is_dir()  # built on first use
+    servers_after = {p.pid for p in _children() if "transformers.cli" in " ".join(p.cmdline())}
+    assert servers_after <= servers_before  # the server medvlt started is gone
+
+
+def _children():
+    import psutil
+
+    return psutil.Process().children(recursive=True)
+
+
+_FAKE_VLLM = """#!{python}
+# A stand-in for the `vllm` command: records its arguments, then serves an OpenAI-compatible API
+# whose every answer is "A" (it honours n), as `vllm serve` would on a GPU.
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+args = sys.argv[1:]
+open({record!r}, "w").write(json.dumps(args))
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def _send(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self._send({{"data": [{{"id": args[1]}}]}})
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        n = payload.get("n", 1)
+        self._send({{"choices": [{{"message": {{"content": "<answer>A</answer>"}}, "finish_reason": "stop"}}] * n}})
+
+ThreadingHTTPServer(("127.0.0.1", int(args[args.index("--port") + 1])), Handler).serve_forever()
+"""
+
+
+def test_the_vllm_backend_starts_vllm_serve_with_the_parallel_options_and_stops_it(
+    tmp_path, corpus, monkeypatch
+):
+    import os
+    import sys
+
+    bin_dir, record = tmp_path / "bin", tmp_path / "vllm-args.json"
+    bin_dir.mkdir()
+    fake = bin_dir / "vllm"
+    fake.write_text(_FAKE_VLLM.format(python=sys.executable, record=str(record)))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    stats = _build(tmp_path / "out", corpus, "text-hard", ["medqa"], backend="vllm",
+                   model="Qwen/Qwen2.5-VL-3B-Instruct", tensor_parallel=2, data_parallel=4, min_pass=0)  # fmt: skip
+    args = json.loads(record.read_text())
+    assert args[:2] == ["serve", "Qwen/Qwen2.5-VL-3B-Instruct"] and "--trust-remote-code" not in args
+    assert (
+        args[args.index("--tensor-parallel-size") + 1] == "2"
+        and args[args.index("--data-parallel-size") + 1] == "4"
+    )
+    assert stats["difficulty"]["backend"] == "vllm" and stats["num_records"] > 0
+    assert not any(
+        "vllm-args" in " ".join(p.cmdline()) or str(fake) in " ".join(p.cmdline()) for p in _children()
+    )

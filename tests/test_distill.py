@@ -76,9 +76,27 @@ def test_the_first_correct_sample_gives_the_trace(tmp_path, build):
     assert re.search(r"Distilled from \*\*scripted\*\*", card)
 
 
-def test_distill_with_the_tiny_model_served_locally(tmp_path, build, monkeypatch):
+@pytest.fixture(scope="module")
+def image_build(tmp_path_factory):
+    """A small image-all build of the demo PMC-VQA questions."""
+    root = tmp_path_factory.mktemp("distill-images")
+    corpus = write_demo_corpus(root / "demo")
+    context = BuildContext(out=root / "build", source_paths={"pmc_vqa": str(corpus["pmc_vqa"])},
+                           decontaminate_against=[], only_sources=["pmc_vqa"])  # fmt: skip
+    run_build(make_plan("image-all", context), root / "build")
+    rows = [
+        r
+        for part in sorted((root / "build" / "data").glob("*.parquet"))
+        for r in pq.read_table(part).to_pylist()
+    ]
+    assert rows and all(r["images"] for r in rows)
+    return root / "build", rows
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_distill_with_the_tiny_model_served_locally(tmp_path, build, image_build, monkeypatch, kind):
     monkeypatch.setenv("MEDVLT_CACHE", str(tmp_path / "cache"))
-    folder, gold = build
+    folder, gold = build if kind == "text" else image_build
     result = CliRunner().invoke(cli, ["data", "distill", "--dataset", str(folder), "--teacher", "tiny",
                                       "--backend", "local", "--n", "1", "--max-tokens", "8",
                                       "--concurrency", "4", "--out", str(tmp_path / "d")])  # fmt: skip

@@ -66,6 +66,9 @@ class ChatClient:
         self.honours_n: bool | None = None  # learned from the first request with n > 1
         self.requests = 0
         self.retries = 0
+        self.busy_seconds = 0.0  # time with at least one request in flight: the server's share of a run
+        self._in_flight = 0
+        self._busy_since = 0.0
         self._http: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
 
@@ -138,7 +141,7 @@ class ChatClient:
                 wait = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
                 self.requests += 1
                 try:
-                    response = await self._http.post(url, json=payload)
+                    response = await self._post(url, payload)
                 except httpx.TransportError as exc:  # refused, dropped, timed out
                     error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 else:
@@ -152,6 +155,18 @@ class ChatClient:
                     self.retries += 1
                     await asyncio.sleep(wait)
         raise InferenceError(f"{url}: no answer after {self.max_retries + 1} attempts; last error: {error}")
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        if self._in_flight == 0:
+            self._busy_since = loop.time()
+        self._in_flight += 1
+        try:
+            return await self._http.post(url, json=payload)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.busy_seconds += loop.time() - self._busy_since
 
 
 def _choices(response: httpx.Response, url: str) -> list[Completion]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,10 @@ class DifficultyScorer(PipelineStep):
                 loop.run_until_complete(client.__aenter__())
                 try:
                     loop.run_until_complete(client.check())
+                    started, cpu = (
+                        time.perf_counter(),
+                        time.process_time(),
+                    )  # the server is up: timed from here
                     with self.exclusion_writer as rejects:
                         for doc in data:
                             window.append((doc, loop.create_task(self._rollouts(client, log, doc))))
@@ -104,6 +109,13 @@ class DifficultyScorer(PipelineStep):
                             yield from self._settle(loop, *window.popleft(), histogram, rejects, rank)
                     self.stat_update("requests", value=client.requests)
                     self.stat_update("retried", value=client.retries)
+                    timing = {"seconds": time.perf_counter() - started, "busy_seconds": client.busy_seconds,
+                              "medvlt_cpu_seconds": time.process_time() - cpu,
+                              "requests": client.requests, "rollouts": sum(histogram.values()) * s.k}  # fmt: skip
+                    (work / "score_timing").mkdir(parents=True, exist_ok=True)
+                    (work / "score_timing" / f"{rank:05d}.json").write_text(
+                        json.dumps(timing), encoding="utf-8"
+                    )
                 finally:
                     for _, task in window:  # interrupted: what finished is in the checkpoint already
                         task.cancel()
