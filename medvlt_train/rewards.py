@@ -1,0 +1,140 @@
+"""RLVR rewards as plain functions ``(completions, **columns) -> list[float | None]`` for TRL's GRPOTrainer.
+
+GRPOTrainer calls each reward with ``prompts``, ``completions``, ``completion_ids`` and every other
+dataset column as a keyword list (here ``answer_label`` and ``answer``, see :mod:`medvlt_train.data`),
+plus ``trainer_state``/``log_extra``/``log_metric``; unknown keywords are ignored. For conversational
+prompts a completion is a list of message dicts (``[{"role": "assistant", "content": "..."}]``); a plain
+string is accepted too. All grading goes through :mod:`medvlt_data.verify`, the one verifier shared with
+difficulty scoring and evaluation. A row whose ``answer_label`` is None gets None (no verdict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from medvlt_data.verify import format_gated_reward, grade_strict, has_format
+
+__all__ = [
+    "REWARDS",
+    "accuracy_reward",
+    "completion_text",
+    "format_reward",
+    "get_rewards",
+    "medvlt_reward",
+    "medvlt_reward_paper",
+]
+
+Completion = str | list[dict[str, Any]]
+
+
+def completion_text(completion: Completion) -> str:
+    """The text a reward grades: a string as is, else the last message's content (text parts joined).
+
+    >>> completion_text([{"role": "assistant", "content": [{"type": "text", "text": "<answer>A</answer>"}]}])
+    '<answer>A</answer>'
+    """
+    if isinstance(completion, str):
+        return completion
+    if not completion:
+        return ""
+    content = completion[-1].get("content") or ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text") or "" for part in content if part.get("type") == "text")
+
+
+def _columns(completions: list[Completion], columns: dict[str, Any], *names: str) -> list[list[Any]]:
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise KeyError(f"reward needs dataset column(s) {', '.join(missing)}; got {sorted(columns)}")
+    values = [list(columns[name]) for name in names]
+    for name, value in zip(names, values, strict=True):
+        if len(value) != len(completions):
+            raise ValueError(f"column {name} has {len(value)} values for {len(completions)} completions")
+    return values
+
+
+def _gated(completions: list[Completion], variant: str, columns: dict[str, Any]) -> list[float | None]:
+    labels, answers = _columns(completions, columns, "answer_label", "answer")
+    return [
+        None if label is None else format_gated_reward(completion_text(c), label, answer or "", variant)
+        for c, label, answer in zip(completions, labels, answers, strict=True)
+    ]
+
+
+def medvlt_reward(completions: list[Completion], **columns: Any) -> list[float | None]:
+    """The paper's format-gated accuracy, newline-tolerant answer extraction (variant ``default``).
+
+    >>> done = [{"role": "assistant", "content": "<think>Beta cells.</think>\\n<answer>B</answer>"}]
+    >>> no_think = [{"role": "assistant", "content": "<answer>B</answer>"}]
+    >>> multi_line = "<think>Beta cells.</think><answer>\\nB\\n</answer>"
+    >>> medvlt_reward([done, no_think, multi_line], answer_label=["B"] * 3, answer=["Pancreas"] * 3)
+    [1.0, 0.0, 1.0]
+    """
+    return _gated(completions, "default", columns)
+
+
+def medvlt_reward_paper(completions: list[Completion], **columns: Any) -> list[float | None]:
+    """The paper's reward verbatim (variant ``paper``): a multi-line answer block scores 0.
+
+    >>> multi_line = "<think>Beta cells.</think><answer>\\nB\\n</answer>"
+    >>> medvlt_reward_paper([multi_line, "<think>x</think><answer>B</answer>", "<answer>B</answer>"],
+    ...                     answer_label=["B"] * 3, answer=["Pancreas"] * 3)
+    [0.0, 1.0, 0.0]
+    """
+    return _gated(completions, "paper", columns)
+
+
+def accuracy_reward(completions: list[Completion], **columns: Any) -> list[float | None]:
+    """Strict grade as 0.0/1.0 with no format gate (a bare ``<answer>`` block, or plain text, counts).
+
+    >>> accuracy_reward(["<answer>B</answer>", "pancreas", "<answer>A</answer>"],
+    ...                 answer_label=["B"] * 3, answer=["Pancreas"] * 3)
+    [1.0, 1.0, 0.0]
+    """
+    labels, answers = _columns(completions, columns, "answer_label", "answer")
+    return [
+        None if label is None else float(grade_strict(completion_text(c), label, answer or ""))
+        for c, label, answer in zip(completions, labels, answers, strict=True)
+    ]
+
+
+def format_reward(completions: list[Completion], **columns: Any) -> list[float | None]:
+    """1.0 when the completion is exactly ``<think>...</think> <answer>...</answer>``, else 0.0.
+
+    >>> format_reward(["<think>x</think>\\n<answer>Z</answer>", "<answer>B</answer>", "Sure. <think>x</think><answer>B</answer>"])
+    [1.0, 0.0, 0.0]
+    """
+    return [float(has_format(completion_text(c))) for c in completions]
+
+
+#: Rewards by name, as named in recipes and on the command line.
+REWARDS: dict[str, Callable[..., list[float | None]]] = {
+    "medvlt": medvlt_reward,
+    "medvlt_paper": medvlt_reward_paper,
+    "accuracy": accuracy_reward,
+    "format": format_reward,
+}
+
+
+def get_rewards(spec: dict[str, float] | list[str]) -> tuple[list[Callable], list[float]]:
+    """Reward functions and weights from ``{name: weight}`` or a list of names (weight 1.0 each).
+
+    >>> funcs, weights = get_rewards({"medvlt": 1.0, "format": 0.1})
+    >>> [f.__name__ for f in funcs], weights
+    (['medvlt_reward', 'format_reward'], [1.0, 0.1])
+    >>> get_rewards(["bleu"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown reward(s) bleu; known: accuracy, format, medvlt, medvlt_paper
+    """
+    if isinstance(spec, str):
+        spec = [spec]
+    pairs = list(spec.items()) if isinstance(spec, dict) else [(name, 1.0) for name in spec]
+    if not pairs:
+        raise ValueError(f"no rewards given; known: {', '.join(sorted(REWARDS))}")
+    unknown = [name for name, _ in pairs if name not in REWARDS]
+    if unknown:
+        raise ValueError(f"unknown reward(s) {', '.join(unknown)}; known: {', '.join(sorted(REWARDS))}")
+    return [REWARDS[name] for name, _ in pairs], [float(weight) for _, weight in pairs]
