@@ -305,3 +305,26 @@ def test_the_vllm_backend_starts_vllm_serve_with_the_parallel_options_and_stops_
     assert not any(
         "vllm-args" in " ".join(p.cmdline()) or str(fake) in " ".join(p.cmdline()) for p in _children()
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "endpoint"], "the endpoint backend needs --endpoint URL"),
+        (["--backend", "endpoint", "--endpoint", "http://127.0.0.1:9/v1", "--api-key-env", "MEDVLT_NO_SUCH_KEY"],
+         "the environment variable MEDVLT_NO_SUCH_KEY (the API key) is not set"),
+        (["--backend", "vllm"], "the vllm backend needs the `vllm` command"),
+    ],
+)  # fmt: skip
+def test_a_backend_that_cannot_start_fails_before_any_work(tmp_path, monkeypatch, args, message):
+    from click.testing import CliRunner
+
+    from medvlt_cli.main import cli
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no vllm command here
+    monkeypatch.delenv("MEDVLT_NO_SUCH_KEY", raising=False)
+    result = CliRunner().invoke(
+        cli, ["data", "build", "--split", "text-hard", "--demo", "--out", str(tmp_path / "o"), *args]
+    )
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "o" / ".work" / "prepared").exists()  # not a record was read

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +42,22 @@ class BackendSpec:
         if not key:
             raise BackendError(f"the environment variable {self.api_key_env} (the API key) is not set")
         return key
+
+    def preflight(self) -> None:
+        """Fail before any work when this backend cannot start here (the message says what to do)."""
+        if self.kind not in BACKENDS:
+            raise BackendError(f"unknown backend {self.kind!r}; choose one of {', '.join(BACKENDS)}")
+        if self.kind == "endpoint":
+            if not self.endpoint:
+                raise BackendError("the endpoint backend needs --endpoint URL (the server's /v1 base URL)")
+            self.api_key()
+        elif self.kind == "vllm" and shutil.which("vllm") is None:
+            raise BackendError(
+                "the vllm backend needs the `vllm` command (pip install 'medvlt[vllm]' on a GPU machine); "
+                "or use --backend endpoint --endpoint URL, or --backend local for transformers serve"
+            )
+        elif self.kind == "local" and importlib.util.find_spec("fastapi") is None:
+            raise BackendError("the local backend runs `transformers serve`: pip install 'medvlt[serving]'")
 
     def describe(self) -> str:
         """A line for logs and cards: backend and model, never the key."""

@@ -45,9 +45,12 @@ def hard_plan(
 
     base_params = recipe_params(base)
     plan = pool_plan(name, version, description, base_params, context)
+    from medvlt_data.inference.backends import BackendError
+
     try:
         plan.difficulty = settings_from_params(params.get("difficulty", {}), context.scoring)
-    except (TypeError, ValueError) as exc:
+        plan.difficulty.backend.preflight()
+    except (TypeError, ValueError, BackendError) as exc:
         raise BuildError(f"{name}: {exc}") from exc
     plan.params = {**plan.params, "base": base, "difficulty": plan.difficulty.summary()}
     return plan
