@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from medvlt_cli.data import data
+from medvlt_cli.train import train
 from medvlt_data import __version__
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
 
 
 cli.add_command(data)
+cli.add_command(train)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

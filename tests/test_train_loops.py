@@ -219,3 +219,27 @@ def test_overrides_are_typed_and_checked(tmp_path):
         recipes.load_recipe(custom, "sft")
     with pytest.raises(recipes.RecipeError, match="unknown recipe"):
         recipes.load_recipe("no-such-recipe", "sft")
+
+
+# ---- the CLI ---------------------------------------------------------------------------------------
+
+
+def test_medvlt_train_rlvr_from_the_cli_writes_a_reloadable_model(tmp_path, tiny_path, monkeypatch):
+    from click.testing import CliRunner
+    from transformers import AutoModelForImageTextToText
+
+    from medvlt_cli.main import cli
+
+    monkeypatch.setitem(rewards.REWARDS, "distinct_chars", _distinct_chars)
+    data = _build(tmp_path, False)
+    result = CliRunner().invoke(cli, ["train", "rlvr", "--dataset", str(data), "--recipe", "rlvr-tiny", "--output",
+                                      str(tmp_path / "run"), "max_steps=1", "rewards={distinct_chars: 1.0}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"model saved to {tmp_path / 'run'}" in result.output
+    assert AutoModelForImageTextToText.from_pretrained(tmp_path / "run").config.model_type == "qwen2_5_vl"
+    bad = CliRunner().invoke(
+        cli, ["train", "sft", "--dataset", str(data), "--recipe", "sft-tiny", "no_such_field=1"]
+    )
+    assert bad.exit_code == 1 and "no_such_field" in bad.output
+    listed = CliRunner().invoke(cli, ["train", "recipes"])
+    assert "rlvr  rlvr-tiny" in listed.output and "sft   sft-qwen2.5-vl-3b" in listed.output
