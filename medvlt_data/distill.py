@@ -100,9 +100,7 @@ async def _distill_parts(parts, staging, url, model, settings, log, counts, prog
     from medvlt_data.verify import build_prompt, grade_strict
 
     params = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
-    async with ChatClient(url, model, api_key=settings.backend.api_key(), concurrency=settings.concurrency,
-                          max_retries=settings.max_retries, backoff=settings.backoff,
-                          timeout=settings.timeout) as client:  # fmt: skip
+    async with ChatClient.for_run(url, model, settings) as client:
         await client.check()
 
         async def trace(row: dict[str, Any]) -> str | None:
@@ -144,13 +142,13 @@ def record_hash_key(row: dict[str, Any]) -> str:
 def _publish(source: Path, staging: Path, out: Path, dataset: str, settings: DistillSettings,
              counts: dict[str, int]) -> dict[str, Any]:  # fmt: skip
     from hub_cards.dataset_card import write_dataset_card
-    from medvlt_data.pipeline.build import _row_digest
+    from medvlt_data.pipeline.build import row_digest
 
     digest = hashlib.sha256()
     for part in sorted(staging.glob("*.parquet")):
         for batch in pq.ParquetFile(part).iter_batches(batch_size=512):
             for row in batch.to_pylist():
-                digest.update(_row_digest(row))
+                digest.update(row_digest(row))
     data = out / "data"
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(staging, data)

@@ -68,12 +68,8 @@ class BackendSpec:
 @contextmanager
 def open_backend(spec: BackendSpec, log_dir: str | Path | None = None) -> Iterator[tuple[str, str]]:
     """(base URL, model name to send) for ``spec``; a server medvlt starts is stopped on exit."""
-    if spec.kind not in BACKENDS:
-        raise BackendError(f"unknown backend {spec.kind!r}; choose one of {', '.join(BACKENDS)}")
+    spec.preflight()
     if spec.kind == "endpoint":
-        if not spec.endpoint:
-            raise BackendError("the endpoint backend needs --endpoint URL (the server's /v1 base URL)")
-        spec.api_key()  # fail now when the named variable is missing
         yield spec.endpoint.rstrip("/"), spec.model
         return
     log = Path(log_dir) / f"{spec.kind}-server.log" if log_dir else None

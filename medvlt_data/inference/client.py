@@ -72,6 +72,13 @@ class ChatClient:
         self._http: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
 
+    @classmethod
+    def for_run(cls, url: str, model: str, settings: Any) -> ChatClient:
+        """A client for a scoring or distillation run: the key of ``settings.backend`` and its
+        ``concurrency``, ``max_retries``, ``backoff`` and ``timeout``."""
+        return cls(url, model, api_key=settings.backend.api_key(), concurrency=settings.concurrency,
+                   max_retries=settings.max_retries, backoff=settings.backoff, timeout=settings.timeout)  # fmt: skip
+
     async def __aenter__(self) -> ChatClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout, connect=10.0),

@@ -312,7 +312,7 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
                     )
                     per_source[benchmark or row["source"]] += 1
                     licenses.add(row["license"].lower() or "other")
-                    digest.update(_row_digest(row))
+                    digest.update(row_digest(row))
     read = Counter()
     for path in sorted((work / "read_counts").glob("*.json")):
         read.update(json.loads(path.read_text()))
@@ -367,7 +367,8 @@ def _modality(plan: BuildPlan) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
-def _row_digest(row: dict) -> bytes:
+def row_digest(row: dict) -> bytes:
+    """The content-hash contribution of one record row (images by their bytes' sha256)."""
     images = [hashlib.sha256(im["bytes"] or b"").hexdigest() for im in row["images"] or []]
     fields = {k: v for k, v in row.items() if k != "images"}
     return hashlib.sha256(orjson.dumps([fields, images], option=orjson.OPT_SORT_KEYS, default=str)).digest()

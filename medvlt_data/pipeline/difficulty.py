@@ -91,8 +91,7 @@ class DifficultyScorer(PipelineStep):
         limit = max(4, 2 * s.concurrency // max(1, s.k))  # enough questions in flight to keep the server busy
         try:
             with open_backend(s.backend, work / "logs") as (url, model):
-                client = ChatClient(url, model, api_key=s.backend.api_key(), concurrency=s.concurrency,
-                                    max_retries=s.max_retries, backoff=s.backoff, timeout=s.timeout)  # fmt: skip
+                client = ChatClient.for_run(url, model, s)
                 loop.run_until_complete(client.__aenter__())
                 try:
                     loop.run_until_complete(client.check())

@@ -22,7 +22,6 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import JsonlWriter
 
-#: Arrow schema of stage shards.
 #: Arrow schema of stage shards. ``source_index``/``position`` (the ordinal) and ``dedup_key64`` (the
 #: first 64 bits of the dedup key) repeat metadata fields as columns, so the merge reads them
 #: without parsing the metadata.
@@ -32,7 +31,7 @@ STAGE_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-def _to_row(self, document: Document) -> dict[str, Any]:
+def _stage_row(document: Document) -> dict[str, Any]:
     first, second = document.metadata["ordinal"]
     key = document.metadata.get("dedup_key")
     return {
@@ -97,7 +96,7 @@ class StageWriter(PipelineStep):
         written = 0
         with pq.ParquetWriter(path, STAGE_SCHEMA, compression="none") as writer:
             for doc in data:
-                rows.append(_to_row(None, doc))
+                rows.append(_stage_row(doc))
                 if len(rows) >= self.batch_size:
                     writer.write_table(pa.Table.from_pylist(rows, schema=STAGE_SCHEMA))
                     written, rows = written + len(rows), []
