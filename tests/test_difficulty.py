@@ -56,7 +56,7 @@ def _rows(out: Path) -> list[dict]:
 def _log(out: Path) -> dict[str, list[dict]]:
     (path,) = (out / ".work" / "rollouts").glob("*.jsonl")
     found: dict[str, list[dict]] = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text().split("\n")[:-1]:  # JSON Lines: a model's text may hold U+2028
         entry = json.loads(line)
         found.setdefault(entry["key"], []).append(entry)
     return found
@@ -64,7 +64,9 @@ def _log(out: Path) -> dict[str, list[dict]]:
 
 def _difficulty_rejects(out: Path) -> list[dict]:
     folder = out / "rejects" / "difficulty"
-    return [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    return [
+        json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().split("\n") if line
+    ]
 
 
 @pytest.mark.parametrize(("split", "source"), [("text-hard", "medqa"), ("image-hard", "pmc_vqa")])

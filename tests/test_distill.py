@@ -105,5 +105,5 @@ def test_distill_with_the_tiny_model_served_locally(tmp_path, build, image_build
     d = stats["distillation"]
     assert d["questions"] == len(gold) == d["with_trace"] + d["without_trace"]
     (log,) = (tmp_path / "d" / ".work" / "rollouts").glob("*.jsonl")
-    assert len(log.read_text().splitlines()) == len(gold)  # n=1: one sample a question
+    assert log.read_text().count("\n") == len(gold)  # n=1: one sample a question
     assert "random weights" in (tmp_path / "d" / "README.md").read_text()

@@ -147,3 +147,14 @@ def test_images_go_first_as_data_uris():
     assert message["content"][0]["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGg")
     assert message["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert chat_messages("Only text", []) == [{"role": "user", "content": "Only text"}]
+
+
+def test_the_checkpoint_keeps_answers_with_unicode_line_separators(tmp_path):
+    from medvlt_data.inference.client import Completion
+
+    texts = ["a\u2028b", "c\x85d\x1ce", "plain"]  # str.splitlines would cut each of the first two
+    log = RolloutLog(tmp_path / "r.jsonl")
+    for text in texts:
+        log.add("q1", Completion(text))
+    log.close()
+    assert [c.text for c in RolloutLog(tmp_path / "r.jsonl").done["q1"]] == texts

@@ -31,7 +31,9 @@ class RolloutLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.done: dict[str, list[Completion]] = {}
         if self.path.exists():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            # JSON Lines end at "\n" only: str.splitlines would also cut at U+2028, U+0085 or \x1c,
+            # which a model's text may hold and json.dumps(ensure_ascii=False) leaves as they are
+            lines = [line for line in self.path.read_text(encoding="utf-8").split("\n") if line]
             for number, line in enumerate(lines, start=1):
                 try:
                     entry = json.loads(line)
