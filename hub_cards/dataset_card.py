@@ -47,14 +47,12 @@ from __future__ import annotations
 
 import base64
 import inspect
-import io
 import json
-from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
-import jinja2
 import yaml
+
+from hub_cards.rendering import PLOT_STYLE, png_bytes, template
 
 __all__ = [
     "plot_pass_counts",
@@ -99,12 +97,6 @@ _REQUIRED = (
 #: Asset stems of the plots a card can carry, in card order.
 _PLOT_NAMES = ("records_per_source", "pass_counts")
 
-_PLOT_STYLE = {
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
 _READ_COLOR, _KEPT_COLOR, _OUT_COLOR = "#c8ccd4", "#2f6db5", "#c8ccd4"
 
 
@@ -126,13 +118,6 @@ def size_category(n: int) -> str:
     return "n>1T"
 
 
-def _png_bytes(fig: Any) -> bytes:
-    """Save a figure as PNG without the software/version text chunk, so equal plots give equal bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return buf.getvalue()
-
-
 def plot_records_per_source(sources: list[dict]) -> bytes:
     """PNG of records read and kept per source, one pair of horizontal bars each."""
     import matplotlib
@@ -140,7 +125,7 @@ def plot_records_per_source(sources: list[dict]) -> bytes:
 
     names = [str(s["name"]) for s in sources]
     ys = list(range(len(sources)))
-    with matplotlib.rc_context(_PLOT_STYLE):
+    with matplotlib.rc_context(PLOT_STYLE):
         fig = Figure(layout="constrained", figsize=(6.4, 1.3 + 0.45 * max(len(sources), 1)))
         ax = fig.add_subplot()
         read = ax.barh(
@@ -157,7 +142,7 @@ def plot_records_per_source(sources: list[dict]) -> bytes:
         ax.margins(x=0.15)
         fig.legend(loc="outside lower center", ncols=2, frameon=False)
         ax.set_title("Records per source")
-        return _png_bytes(fig)
+        return png_bytes(fig)
 
 
 def plot_pass_counts(
@@ -172,7 +157,7 @@ def plot_pass_counts(
     values = list(range(top + 1))
     counts = [pass_counts.get(v, 0) for v in values]
     inside = [band is None or band[0] <= v <= band[1] for v in values]
-    with matplotlib.rc_context(_PLOT_STYLE):
+    with matplotlib.rc_context(PLOT_STYLE):
         fig = Figure(layout="constrained", figsize=(7.2, 3.4))
         ax = fig.add_subplot()
         ax.bar(values, counts, 0.8, color=[_KEPT_COLOR if i else _OUT_COLOR for i in inside])
@@ -188,7 +173,7 @@ def plot_pass_counts(
         )
         ax.set_ylabel("records")
         ax.set_title("Difficulty: pass-count histogram")
-        return _png_bytes(fig)
+        return png_bytes(fig)
 
 
 def _check(stats: dict) -> None:
@@ -242,31 +227,6 @@ def _front_matter(stats: dict) -> dict:
     }
 
 
-def _cell(value: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _environment() -> jinja2.Environment:
-    """Markdown rendering: no HTML escaping, undefined names fail, ``num`` and ``cell`` filters."""
-    env = jinja2.Environment(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-    env.filters["num"] = lambda n: f"{n:,}"
-    env.filters["cell"] = _cell
-    return env
-
-
-def _template() -> jinja2.Template:
-    """The card template, read from the installed package so it works from a wheel."""
-    text = files("hub_cards").joinpath("templates", "dataset_card.md.j2").read_text(encoding="utf-8")
-    return _environment().from_string(text)
-
-
 def _plot_stems(stats: dict) -> list[str]:
     """Asset stems of the card's plots: records per source (when any source), pass counts (when given)."""
     present = {"records_per_source": bool(stats["sources"]), "pass_counts": bool(stats.get("pass_counts"))}
@@ -307,7 +267,7 @@ def _render(stats: dict, images: dict[str, str]) -> str:
     recipe_yaml = (
         yaml.safe_dump(stats["recipe"], sort_keys=False, allow_unicode=True) if stats["recipe"] else "{}\n"
     )
-    return _template().render(
+    return template("dataset_card.md.j2").render(
         front_matter=yaml.safe_dump(_front_matter(stats), sort_keys=False, allow_unicode=True),
         name=stats["name"],
         pretty_name=stats["pretty_name"],

@@ -36,8 +36,10 @@ What TRL 1.16 expects (read from ``trl/trainer/sft_trainer.py``, ``grpo_trainer.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,9 @@ from medvlt_data.verify import build_prompt
 
 __all__ = [
     "DatasetLoadError",
+    "DatasetSource",
     "load_records",
+    "resolve_dataset",
     "rl_dataset",
     "sft_dataset",
     "sft_target",
@@ -69,16 +73,82 @@ class DatasetLoadError(OSError):
 # ---- loading --------------------------------------------------------------------------------------
 
 
-def load_records(dataset: str | Path, split: str | None = None) -> Iterator[Record]:
-    """Yield the records of a build folder, a Parquet file, or a Hub dataset ``ORG/NAME[@revision]``.
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a run's data came from, as the model card and the run record cite it.
+
+    ``spec`` is what the user passed; ``path`` the local folder or file read. For a Hub dataset,
+    ``repo_id``, the requested ``revision`` (None: main) and the ``commit`` it resolved to. ``version``,
+    ``content_hash`` and ``name`` come from the build's ``stats.json`` when there is one.
+    """
+
+    spec: str
+    path: Path
+    repo_id: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+    version: str | None = None
+    content_hash: str | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``ORG/NAME@revision`` for a Hub dataset (the commit when no revision was asked), else the spec."""
+        if self.repo_id is None:
+            return self.spec
+        return f"{self.repo_id}@{self.revision or self.commit or 'main'}"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready facts (no local path for Hub datasets: it is a cache location, not a source)."""
+        facts = {"spec": self.spec, "label": self.label, "repo_id": self.repo_id, "revision": self.revision,
+                 "commit": self.commit, "version": self.version, "content_hash": self.content_hash,
+                 "name": self.name}  # fmt: skip
+        return {key: value for key, value in facts.items() if value is not None}
+
+
+def resolve_dataset(dataset: str | Path) -> DatasetSource:
+    """The :class:`DatasetSource` of a build folder, a Parquet file, or a Hub id ``ORG/NAME[@revision]``
+    (downloaded into the Hugging Face cache). A local path wins over a Hub id of the same spelling."""
+    spec = str(dataset)
+    path = Path(dataset)
+    repo_id = revision = commit = None
+    if not path.exists():
+        path = _download(spec)
+        repo_id, _, revision = spec.partition("@")
+        revision = revision or None
+        commit = path.name if re.fullmatch(r"[0-9a-f]{40}", path.name) else None
+    stats = _build_stats(path)
+    return DatasetSource(spec=spec, path=path, repo_id=repo_id, revision=revision, commit=commit,
+                         version=stats.get("version"), content_hash=stats.get("content_hash"),
+                         name=stats.get("name"))  # fmt: skip
+
+
+def _build_stats(path: Path) -> dict[str, Any]:
+    """The ``stats.json`` of the build that holds ``path`` (a build folder or one of its shards), or {}."""
+    for folder in (path, path.parent, path.parent.parent) if path.is_file() else (path,):
+        stats = folder / "stats.json"
+        if stats.is_file():
+            try:
+                return json.loads(stats.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DatasetLoadError(f"{stats}: not readable as JSON: {exc}") from exc
+    return {}
+
+
+def load_records(dataset: str | Path | DatasetSource, split: str | None = None) -> Iterator[Record]:
+    """Yield the records of a build folder, a Parquet file, or a Hub dataset ``ORG/NAME[@revision]``
+    (or of an already resolved :class:`DatasetSource`).
 
     A local path wins over a Hub id of the same spelling. ``split`` keeps only shards named
     ``{split}-*.parquet``. Rows in MedVLThinker's released layout (no ``source`` column) are read with
     :func:`~medvlt_data.schema.from_medvlthinker`, their split taken from the shard name.
     """
-    path = Path(dataset)
-    if not path.exists():
-        path = _download(str(dataset))
+    if isinstance(dataset, DatasetSource):
+        dataset, path = dataset.spec, dataset.path
+    else:
+        path = Path(dataset)
+        if not path.exists():
+            path = _download(str(dataset))
     files = parquet_files(path)
     if split is not None:
         files = [f for f in files if _split_of(f) == split]

@@ -1,4 +1,4 @@
-"""Loading the model and processor a run trains, and saving what it trained (shared by SFT and RLVR)."""
+"""Loading the model and processor a run trains (shared by SFT and RLVR)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,3 @@ def load_model_and_processor(name: str, config: Any, **processor_kwargs: Any) ->
         path, trust_remote_code=remote, **(config.model_init_kwargs or {})
     )
     return model, processor
-
-
-def save_outputs(trainer: Any, processor: Any, output_dir: str) -> str:
-    """Save the model, its processor and the trainer state (the log history) into ``output_dir``."""
-    trainer.save_model(output_dir)
-    processor.save_pretrained(output_dir)
-    trainer.save_state()
-    return output_dir

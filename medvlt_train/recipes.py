@@ -8,7 +8,13 @@ medvlt keys in :data:`MEDVLT_KEYS`:
 * ``model``: a Hub id, a local folder, or ``tiny`` (the cached tiny random Qwen2.5-VL);
 * ``dataset`` / ``split``: what :func:`medvlt_train.data.load_records` reads;
 * ``prompt``: ``paper`` (the paper's literal-backslash-n prompt) or ``default``;
-* ``rewards`` (RLVR only): ``{name: weight}`` for :func:`medvlt_train.rewards.get_rewards`.
+* ``rewards`` (RLVR only): ``{name: weight}`` for :func:`medvlt_train.rewards.get_rewards`;
+* ``accelerate``: the accelerate config a multi-process launch uses (``ddp``, ``zero3`` or a YAML path);
+* ``push_to`` / ``private``: a Hub repo ``ORG/NAME`` to push the trained model to, and its visibility;
+* ``eval_results``: a ``medvlt eval`` results file whose accuracies go into the model card.
+
+A packaged recipe is named in full (``rlvr-qwen2.5-vl-3b``) or without its kind (``qwen2.5-vl-3b``,
+``tiny``), which the entry point completes (``rlvr-tiny`` for ``medvlt train rlvr``).
 
 ``seed`` is a field of both configs (``TrainingArguments.seed``) and stays with them.
 
@@ -35,6 +41,7 @@ __all__ = [
     "list_recipes",
     "load_recipe",
     "parse_overrides",
+    "recipe_source",
     "split_recipe",
 ]
 
@@ -48,6 +55,10 @@ MEDVLT_KEYS: dict[str, Any] = {
     "split": "train",
     "prompt": "paper",
     "rewards": None,
+    "accelerate": "ddp",
+    "push_to": None,
+    "private": False,
+    "eval_results": None,
 }
 
 
@@ -85,29 +96,35 @@ def _read(source, label: str) -> dict[str, Any]:
     return data
 
 
-def load_recipe(name_or_path: str | Path, kind: str) -> dict[str, Any]:
-    """The recipe ``name_or_path`` (a packaged name, or a YAML path) as a dict, checked for ``kind``.
-
-    Every key must be a medvlt key or a field of the ``kind``'s TRL config.
-    """
-    config_class(kind)  # validates kind
+def recipe_source(name_or_path: str | Path, kind: str):
+    """(label, readable source) of a recipe: a YAML path, a packaged name, or a packaged name without its
+    kind prefix (``tiny`` -> ``{kind}-tiny``)."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise RecipeError(f"recipe file {path} does not exist")
-        data = _read(path, str(path))
-    else:
-        source = resources.files("medvlt_train").joinpath("recipes", f"{name_or_path}.yaml")
-        if not source.is_file():
-            raise RecipeError(
-                f"unknown recipe {name_or_path!r}; known: {', '.join(list_recipes()) or 'none'}"
-            )
-        data = _read(source, str(name_or_path))
+        return str(path), path
+    folder = resources.files("medvlt_train").joinpath("recipes")
+    for name in (str(name_or_path), f"{kind}-{name_or_path}"):
+        source = folder.joinpath(f"{name}.yaml")
+        if source.is_file():
+            return name, source
+    raise RecipeError(f"unknown recipe {name_or_path!r}; known: {', '.join(list_recipes()) or 'none'}")
+
+
+def load_recipe(name_or_path: str | Path, kind: str) -> dict[str, Any]:
+    """The recipe ``name_or_path`` (see :func:`recipe_source`) as a dict, checked for ``kind``.
+
+    Every key must be a medvlt key or a field of the ``kind``'s TRL config.
+    """
+    config_class(kind)  # validates kind
+    label, source = recipe_source(name_or_path, kind)
+    data = _read(source, label)
     declared = data.get("kind", kind)
     if declared != kind:
-        raise RecipeError(f"recipe {name_or_path} is a {declared!r} recipe, not {kind!r}")
+        raise RecipeError(f"recipe {label} is a {declared!r} recipe, not {kind!r}")
     data["kind"] = kind
-    _check_keys(data, kind, f"recipe {name_or_path}")
+    _check_keys(data, kind, f"recipe {label}")
     return data
 
 
@@ -194,8 +211,9 @@ def build_config(config_fields: dict[str, Any], kind: str):
 
 
 def parse_command_line(argv: list[str] | None, kind: str, prog: str, default: str):
-    """``[RECIPE] [key=value ...]`` -> (medvlt settings, TRL config). ``RECIPE`` is a name or a YAML path
-    (``default`` when the first argument is an override)."""
+    """``[RECIPE] [key=value ...]`` -> (medvlt settings, TRL config fields). ``RECIPE`` is a name or a
+    YAML path (``default`` when the first argument is an override). The settings also hold ``recipe``
+    (the name as given) and ``recipe_fields`` (every key of the recipe after the overrides)."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -212,6 +230,8 @@ def parse_command_line(argv: list[str] | None, kind: str, prog: str, default: st
         recipe_name = default
     recipe = apply_overrides(load_recipe(recipe_name, kind), overrides, kind)
     medvlt, fields = split_recipe(recipe)
+    medvlt["recipe"] = recipe_source(recipe_name, kind)[0]
+    medvlt["recipe_fields"] = {k: v for k, v in recipe.items() if k != "kind"}
     for key in ("model", "dataset"):
         if not medvlt[key]:
             raise RecipeError(f"recipe {recipe_name} sets no {key}; pass {key}=...")

@@ -21,13 +21,15 @@ def main(argv: list[str] | None = None) -> str:
     import transformers
     from trl import GRPOTrainer
 
-    from medvlt_train.data import load_records, rl_dataset
-    from medvlt_train.models import load_model_and_processor, save_outputs
+    from medvlt_train.data import load_records, resolve_dataset, rl_dataset
+    from medvlt_train.models import load_model_and_processor
     from medvlt_train.recipes import build_config, parse_command_line
     from medvlt_train.rewards import get_rewards
+    from medvlt_train.run import check_push_target, finish_run
 
     # 1. Recipe + overrides -> medvlt settings and GRPOConfig (vLLM only where there is a GPU).
     settings, fields = parse_command_line(argv, "rlvr", "medvlt_train.rlvr", DEFAULT_RECIPE)
+    check_push_target(settings)
     if fields.get("use_vllm") and (fields.get("use_cpu") or not torch.cuda.is_available()):
         log.warning("no GPU: generating with transformers instead of vLLM (use_vllm=false)")
         fields["use_vllm"] = False
@@ -36,10 +38,9 @@ def main(argv: list[str] | None = None) -> str:
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt rows with the answer_label/answer columns the rewards read.
-    dataset = rl_dataset(
-        load_records(settings["dataset"], split=settings["split"]), prompt=settings["prompt"]
-    )
-    log.info("RLVR data %s: %d prompts", settings["dataset"], len(dataset))
+    source = resolve_dataset(settings["dataset"])
+    dataset = rl_dataset(load_records(source, split=settings["split"]), prompt=settings["prompt"])
+    log.info("RLVR data %s: %d prompts", source.label, len(dataset))
 
     # 3. Processor (left padding for generation, as GRPOTrainer's own default) and model.
     model, processor = load_model_and_processor(
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> str:
     )
     trainer.train()
 
-    # 5. Save model, processor and the trainer state (log history) into output_dir.
-    return save_outputs(trainer, processor, config.output_dir)
+    # 5. Save model, processor, trainer state, run record and model card; push when asked.
+    return finish_run("rlvr", trainer, processor, settings, source, {"prompts": len(dataset)})
 
 
 if __name__ == "__main__":

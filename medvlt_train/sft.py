@@ -20,21 +20,23 @@ def main(argv: list[str] | None = None) -> str:
     import transformers
     from trl import SFTTrainer
 
-    from medvlt_train.data import load_records, sft_dataset
-    from medvlt_train.models import load_model_and_processor, save_outputs
+    from medvlt_train.data import load_records, resolve_dataset, sft_dataset
+    from medvlt_train.models import load_model_and_processor
     from medvlt_train.recipes import build_config, parse_command_line
+    from medvlt_train.run import check_push_target, finish_run
 
     # 1. Recipe + overrides -> medvlt settings and SFTConfig.
     settings, fields = parse_command_line(argv, "sft", "medvlt_train.sft", DEFAULT_RECIPE)
+    check_push_target(settings)
     config = build_config(fields, "sft")
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt/completion rows (records without reasoning are left out).
-    records = load_records(settings["dataset"], split=settings["split"])
-    dataset, counts = sft_dataset(records, prompt=settings["prompt"])
-    log.info("SFT data %s: %s", settings["dataset"], counts)
+    source = resolve_dataset(settings["dataset"])
+    dataset, counts = sft_dataset(load_records(source, split=settings["split"]), prompt=settings["prompt"])
+    log.info("SFT data %s: %s", source.label, counts)
     if counts["kept"] == 0:
-        raise ValueError(f"dataset {settings['dataset']} has no records with reasoning to train on")
+        raise ValueError(f"dataset {source.label} has no records with reasoning to train on")
 
     # 3. Processor and model.
     model, processor = load_model_and_processor(settings["model"], config)
@@ -43,8 +45,8 @@ def main(argv: list[str] | None = None) -> str:
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor)
     trainer.train()
 
-    # 5. Save model, processor and the trainer state (log history) into output_dir.
-    return save_outputs(trainer, processor, config.output_dir)
+    # 5. Save model, processor, trainer state, run record and model card; push when asked.
+    return finish_run("sft", trainer, processor, settings, source, counts)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,19 @@ def hub_repo(tmp_path):
         return write_hub_dataset(root, splits, features=features, config=config)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """The tiny random Qwen2.5-VL, built once per test session in a cache folder of its own (tests that
+    name the model ``tiny`` point ``MEDVLT_CACHE`` at its parent)."""
+    from medvlt_train.tiny import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("medvlt-cache"))
+
+
+@pytest.fixture
+def tiny_model_env(tiny_model_path, monkeypatch) -> Path:
+    """``tiny_model_path`` with ``MEDVLT_CACHE`` pointing at it, so ``--model tiny`` finds it."""
+    monkeypatch.setenv("MEDVLT_CACHE", str(tiny_model_path.parent))
+    return tiny_model_path

@@ -18,31 +18,9 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("trl")
 
 #: A few parameter tensors to compare: the LM head, a decoder MLP, a vision block.
+pytestmark = pytest.mark.usefixtures("tiny_model_env")
+
 WATCHED = ("lm_head", "language_model.layers.0.mlp", "visual.blocks.0")
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    import os
-
-    from medvlt_train.tiny import resolve_model
-
-    cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("MEDVLT_CACHE")
-    os.environ["MEDVLT_CACHE"] = str(cache)
-    try:
-        path = resolve_model("tiny")
-        yield path
-    finally:
-        if old is None:
-            os.environ.pop("MEDVLT_CACHE", None)
-        else:
-            os.environ["MEDVLT_CACHE"] = old
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(tiny_path, monkeypatch):
-    monkeypatch.setenv("MEDVLT_CACHE", str(Path(tiny_path).parent))
 
 
 def _png(seed: int, size: int = 56) -> bytes:
@@ -112,14 +90,14 @@ def _log_history(out: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("with_images", [False, True], ids=["text", "images"])
-def test_sft_two_steps_updates_and_saves(tmp_path, tiny_path, with_images):
+def test_sft_two_steps_updates_and_saves(tmp_path, tiny_model_path, with_images):
     from medvlt_train import sft
 
     data = _build(tmp_path, with_images)
     out = sft.main(["sft-tiny", f"dataset={data}", f"output_dir={tmp_path / 'out'}", "max_steps=2"])
     out = Path(out)
     assert out == tmp_path / "out"
-    _assert_trained(tiny_path, out, vision=with_images)
+    _assert_trained(tiny_model_path, out, vision=with_images)
     losses = [row["loss"] for row in _log_history(out) if "loss" in row]
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
 
@@ -133,7 +111,7 @@ def _distinct_chars(completions, **columns):
 
 
 @pytest.mark.parametrize("with_images", [False, True], ids=["text", "images"])
-def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_path, monkeypatch, with_images):
+def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_model_path, monkeypatch, with_images):
     from medvlt_train import rlvr
 
     monkeypatch.setitem(rewards.REWARDS, "distinct_chars", _distinct_chars)
@@ -148,7 +126,7 @@ def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_path, monkeypatch, with
         ]
     )
     out = Path(out)
-    _assert_trained(tiny_path, out, vision=with_images)
+    _assert_trained(tiny_model_path, out, vision=with_images)
     steps = [row for row in _log_history(out) if "reward" in row]
     assert len(steps) == 2
     # Rewards vary within groups, so GRPO has non-zero advantages and a gradient.
@@ -166,9 +144,10 @@ def _on_this_machine(fields: dict) -> dict:
 
 def test_packaged_recipes_build_configs():
     names = recipes.list_recipes()
-    assert {"sft-tiny", "rlvr-tiny", "sft-qwen2.5-vl-3b", "rlvr-qwen2.5-vl-3b", "rlvr-qwen2.5-vl-7b"} <= set(
-        names
-    )
+    sizes = ("3b", "7b", "32b")
+    assert set(names) == {"sft-tiny", "rlvr-tiny"} | {
+        f"{k}-qwen2.5-vl-{s}" for k in ("sft", "rlvr") for s in sizes
+    }
     for name in names:
         kind = "sft" if name.startswith("sft") else "rlvr"
         settings, fields = recipes.split_recipe(recipes.load_recipe(name, kind))
@@ -186,13 +165,64 @@ def test_paper_hyperparameters_mapped():
     assert (sft.num_train_epochs, sft.weight_decay, sft.adam_beta1, sft.adam_beta2) == (5, 1e-4, 0.9, 0.95)
     assert sft.bf16 and sft.completion_only_loss
     assert sft.per_device_train_batch_size * 8 * sft.gradient_accumulation_steps == 16
-    for size in ("3b", "7b"):
+    for size in ("7b", "32b"):  # the same SFT hyperparameters at every size
+        _, fields = recipes.split_recipe(recipes.load_recipe(f"sft-qwen2.5-vl-{size}", "sft"))
+        assert {k: v for k, v in fields.items() if k != "output_dir"} == {
+            k: v for k, v in sft_fields.items() if k != "output_dir"
+        }
+    for size in ("3b", "7b", "32b"):
         _, fields = recipes.split_recipe(recipes.load_recipe(f"rlvr-qwen2.5-vl-{size}", "rlvr"))
         rl = recipes.build_config(_on_this_machine(fields), "rlvr")
         assert (rl.num_generations, rl.learning_rate, rl.beta, rl.entropy_coef) == (8, 1e-6, 0.01, 0.0)
         assert rl.generation_batch_size == 256 * 8
         assert rl.per_device_train_batch_size * 8 * rl.gradient_accumulation_steps == 128 * 8
         assert rl.max_completion_length == 4096 and rl.num_train_epochs == 5
+        assert rl.use_vllm and rl.vllm_mode == "colocate" and rl.loss_type == "dapo"
+    settings, fields = recipes.split_recipe(recipes.load_recipe("rlvr-qwen2.5-vl-32b", "rlvr"))
+    assert settings["model"] == "Qwen/Qwen2.5-VL-32B-Instruct" and settings["accelerate"] == "zero3"
+    assert fields["vllm_tensor_parallel_size"] == 4
+    assert recipes.load_recipe("sft-qwen2.5-vl-32b", "sft")["accelerate"] == "zero3"
+    assert recipes.load_recipe("qwen2.5-vl-7b", "rlvr")["accelerate"] == "ddp"  # name without its kind
+
+
+def test_vllm_options_pass_through_to_grpo_config():
+    recipe = recipes.load_recipe("rlvr-qwen2.5-vl-3b", "rlvr")
+    merged = recipes.apply_overrides(
+        recipe, ["vllm_mode=server", "vllm_server_host=10.0.0.7", "vllm_server_port=8011",
+                 "vllm_gpu_memory_utilization=0.5", "vllm_enable_sleep_mode=true"], "rlvr",
+    )  # fmt: skip
+    _, fields = recipes.split_recipe(merged)
+    config = recipes.build_config(_on_this_machine(fields), "rlvr")
+    assert (config.vllm_mode, config.vllm_server_host, config.vllm_server_port) == (
+        "server",
+        "10.0.0.7",
+        8011,
+    )
+    assert config.vllm_gpu_memory_utilization == 0.5 and config.vllm_enable_sleep_mode is True
+    with pytest.raises(recipes.RecipeError, match="vllm_serverhost"):
+        recipes.apply_overrides(recipe, ["vllm_serverhost=x"], "rlvr")
+
+
+def test_accelerate_configs_and_launch_command(tmp_path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from medvlt_train.launch import accelerate_command, accelerate_config, list_accelerate_configs
+
+    assert list_accelerate_configs() == ["ddp", "zero3"]
+    ddp = load_config_from_file(str(accelerate_config("ddp")))
+    assert ddp.distributed_type.value == "MULTI_GPU" and ddp.mixed_precision == "no"
+    zero3 = load_config_from_file(str(accelerate_config("zero3")))
+    assert zero3.distributed_type.value == "DEEPSPEED" and zero3.deepspeed_config["zero_stage"] == 3
+    command = accelerate_command("rlvr", ["qwen2.5-vl-7b", "dataset=d"], 8, "zero3")
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert command[3:] == ["--config_file", str(accelerate_config("zero3")), "--num_processes", "8",
+                           "-m", "medvlt_train.rlvr", "qwen2.5-vl-7b", "dataset=d"]  # fmt: skip
+    with pytest.raises(recipes.RecipeError, match="unknown accelerate config 'fsdp9'; packaged: ddp, zero3"):
+        accelerate_config("fsdp9")
+    broken = tmp_path / "mine.yaml"
+    broken.write_text("distributed_type: NOT_A_TYPE\n")
+    with pytest.raises(recipes.RecipeError, match="does not load"):
+        accelerate_config(str(broken))
 
 
 def test_overrides_are_typed_and_checked(tmp_path):
@@ -224,7 +254,7 @@ def test_overrides_are_typed_and_checked(tmp_path):
 # ---- the CLI ---------------------------------------------------------------------------------------
 
 
-def test_medvlt_train_rlvr_from_the_cli_writes_a_reloadable_model(tmp_path, tiny_path, monkeypatch):
+def test_medvlt_train_rlvr_from_the_cli_writes_a_reloadable_model(tmp_path, tiny_model_path, monkeypatch):
     from click.testing import CliRunner
     from transformers import AutoModelForImageTextToText
 

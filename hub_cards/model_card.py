@@ -1,0 +1,249 @@
+"""The model card (README.md) written beside a trained model's weights.
+
+``render_model_card(run, log_history, eval_results)`` returns the card as text; ``write_model_card(out)``
+reads a model folder (``medvlt_run.json``, ``trainer_state.json``) and writes ``README.md`` with the
+training curves under ``assets/``, linked relatively as the Hub renders them.
+
+``run`` is the run record that :mod:`medvlt_train.run` writes as ``medvlt_run.json``::
+
+    kind            str   "sft" or "rlvr"
+    recipe          str   recipe name or path as given
+    recipe_fields   dict  every recipe key after the command-line overrides (hyperparameters)
+    base_model      str   the model trained from: Hub id, folder name, or "tiny"
+    dataset         dict  {"spec", "label", and optionally "repo_id", "revision", "commit", "version",
+                          "content_hash", "name"} (see medvlt_train.data.DatasetSource)
+    data            dict  example counts, e.g. {"rows": 120, "kept": 118, "without_reasoning": 2}
+    prompt          dict  {"name": "paper"|"default", "template": the prompt with placeholders}
+    rewards         list  RLVR only: [{"name", "weight", "function", "definition"}]
+    world_size      int   training processes
+    global_step     int   optimizer steps taken
+    model_version   str   "{kind}-{12 hex}": the first hex digits of weights_sha256
+    weights_sha256  str   sha256 over the weight and config files
+    versions        dict  library -> version (medvlt, transformers, trl, torch, ...)
+    model_name      str   optional display name (default: the output folder's name)
+    repo_id         str   optional Hub id the model is pushed to
+
+``eval_results`` is a ``medvlt eval`` results file (``results.json``), read for its ``benchmarks``
+mapping: benchmark key -> {"accuracy": percent (strict grader, mean over runs), "n": questions,
+optionally "runs": [percent per run], "std": spread, "accuracy_lenient": percent}. Benchmarks appear in
+the paper's column order (:data:`BENCHMARKS`) and go into the card's ``model-index`` metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub_cards.rendering import PLOT_STYLE, png_bytes, template
+
+__all__ = [
+    "BENCHMARKS",
+    "RUN_FILE",
+    "front_matter",
+    "plot_training_curves",
+    "read_eval_results",
+    "render_model_card",
+    "write_model_card",
+]
+
+RUN_FILE = "medvlt_run.json"
+
+#: The six benchmarks in the paper's table order: key -> (column title, Hub dataset id).
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "pmc_vqa": ("PMC", "RadGenome/PMC-VQA"),
+    "mmmu_medical": ("MMMU", "MMMU/MMMU"),
+    "medxpertqa_mm": ("MedX-M", "TsinghuaC3I/MedXpertQA"),
+    "pathvqa": ("PathVQA", "flaviagiammarino/path-vqa"),
+    "slake": ("SLAKE", "BoKelvin/SLAKE"),
+    "vqa_rad": ("VQA-Rad", "flaviagiammarino/vqa-rad"),
+}
+
+#: Hub license metadata of the base models the packaged recipes train.
+_BASE_LICENSES: dict[str, dict[str, str]] = {
+    "Qwen/Qwen2.5-VL-3B-Instruct": {
+        "license": "other",
+        "license_name": "qwen-research",
+        "license_link": "https://huggingface.co/Qwen/Qwen2.5-VL-3B-Instruct/blob/main/LICENSE",
+    },
+    "Qwen/Qwen2.5-VL-7B-Instruct": {"license": "apache-2.0"},
+    "Qwen/Qwen2.5-VL-32B-Instruct": {"license": "apache-2.0"},
+    "Qwen/Qwen2.5-VL-72B-Instruct": {
+        "license": "other",
+        "license_name": "qwen",
+        "license_link": "https://huggingface.co/Qwen/Qwen2.5-VL-72B-Instruct/blob/main/LICENSE",
+    },
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_REQUIRED = (
+    "kind",
+    "recipe",
+    "recipe_fields",
+    "base_model",
+    "dataset",
+    "prompt",
+    "model_version",
+    "versions",
+)
+_METHODS = {"sft": "supervised fine-tuning (SFT) on reasoning traces", "rlvr": "RLVR (GRPO)"}
+#: Curves a card can plot, as (log key, panel title), in panel order.
+_CURVES = (
+    ("loss", "loss"),
+    ("reward", "mean reward"),
+    ("reward_std", "reward std within groups"),
+    ("completions/mean_length", "completion length (tokens)"),
+    ("mean_token_accuracy", "token accuracy"),
+    ("kl", "KL to the reference"),
+)
+
+
+def read_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The ``benchmarks`` of a results file, checked: each has a numeric ``accuracy`` and an ``n``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"eval results {path}: not readable as JSON: {exc}") from exc
+    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+    if not isinstance(benchmarks, dict) or not benchmarks:
+        raise ValueError(f"eval results {path}: no 'benchmarks' mapping (benchmark -> accuracy, n)")
+    for name, result in benchmarks.items():
+        if not isinstance(result, dict) or not isinstance(result.get("accuracy"), int | float):
+            raise ValueError(f"eval results {path}: benchmark {name!r} has no numeric 'accuracy'")
+        if not isinstance(result.get("n"), int):
+            raise ValueError(f"eval results {path}: benchmark {name!r} has no question count 'n'")
+    return benchmarks
+
+
+def _ordered(benchmarks: dict[str, dict]) -> list[tuple[str, str, str, dict]]:
+    """(key, title, Hub id, result) in the paper's order, then any other benchmark by name."""
+    keys = [k for k in BENCHMARKS if k in benchmarks] + sorted(set(benchmarks) - set(BENCHMARKS))
+    return [(k, *BENCHMARKS.get(k, (k, k)), benchmarks[k]) for k in keys]
+
+
+def _model_name(run: dict) -> str:
+    return run.get("model_name") or run.get("repo_id", "").split("/")[-1] or f"medvlt-{run['kind']}"
+
+
+def front_matter(run: dict, eval_results: dict[str, dict] | None = None) -> dict[str, Any]:
+    """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    base = run["base_model"]
+    dataset = run["dataset"]
+    meta: dict[str, Any] = dict(_BASE_LICENSES.get(base, {"license": "other"}))
+    if _HUB_ID.match(base) and not base.startswith(("/", ".")):
+        meta["base_model"] = base
+    if dataset.get("repo_id"):
+        meta["datasets"] = [dataset["repo_id"]]
+    results = [
+        EvalResult(task_type="visual-question-answering", task_name="Medical VQA", dataset_type=hub_id,
+                   dataset_name=title, dataset_split="test", metric_type="accuracy",
+                   metric_value=round(float(result["accuracy"]), 2),
+                   metric_name=f"accuracy (strict, {len(result.get('runs') or [0])} run(s), n={result['n']})")
+        for _key, title, hub_id, result in _ordered(eval_results or {})
+    ]  # fmt: skip
+    data = ModelCardData(
+        language=["en"],
+        library_name="transformers",
+        pipeline_tag="image-text-to-text",
+        tags=["medical", "medvlt", "trl", "grpo" if run["kind"] == "rlvr" else "sft", "qwen2.5-vl"],
+        model_name=_model_name(run) if results else None,
+        eval_results=results or None,
+        **meta,
+    )
+    return data.to_dict()
+
+
+def plot_training_curves(log_history: list[dict]) -> bytes | None:
+    """PNG of the logged training curves against the step (one panel per logged quantity), or None when
+    the log has no training rows."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    rows = [row for row in log_history if "step" in row and "train_runtime" not in row]
+    panels = [(key, title) for key, title in _CURVES if any(key in row for row in rows)]
+    if not panels:
+        return None
+    with matplotlib.rc_context(PLOT_STYLE):
+        fig = Figure(
+            layout="constrained", figsize=(3.2 * min(len(panels), 3), 2.6 * ((len(panels) + 2) // 3))
+        )
+        for i, (key, title) in enumerate(panels):
+            ax = fig.add_subplot((len(panels) + 2) // 3, min(len(panels), 3), i + 1)
+            points = [(row["step"], float(row[key])) for row in rows if key in row]
+            ax.plot(*zip(*points, strict=True), marker="o" if len(points) < 30 else None, color="#2f6db5")
+            ax.set_title(title)
+            ax.set_xlabel("step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return png_bytes(fig)
+
+
+def _check(run: dict) -> None:
+    missing = [key for key in _REQUIRED if key not in run]
+    if missing:
+        raise ValueError(f"run record lacks: {', '.join(missing)}")
+    if run["kind"] not in _METHODS:
+        raise ValueError(f"run kind must be sft or rlvr, not {run['kind']!r}")
+
+
+def render_model_card(
+    run: dict,
+    log_history: list[dict] | None = None,
+    eval_results: dict[str, dict] | None = None,
+    curves_link: str | None = None,
+) -> str:
+    """The model card for a run record (schema in the module docstring) as Markdown with YAML front
+    matter. ``curves_link`` is where the training-curve plot is (written by :func:`write_model_card`)."""
+    _check(run)
+    rows = _ordered(eval_results or {})
+    average = sum(float(r["accuracy"]) for *_, r in rows) / len(rows) if rows else None
+    fields = run["recipe_fields"]
+    text = template("model_card.md.j2").render(
+        front_matter=yaml.safe_dump(front_matter(run, eval_results), sort_keys=False, allow_unicode=True),
+        name=_model_name(run),
+        run=run,
+        method=_METHODS[run["kind"]],
+        dataset=run["dataset"],
+        data_counts=run.get("data") or {},
+        rewards=run.get("rewards") or [],
+        hyperparameters=yaml.safe_dump(fields, sort_keys=False, allow_unicode=True),
+        versions=run["versions"],
+        curves_link=curves_link,
+        logged_steps=len([r for r in log_history or [] if "loss" in r]),
+        results=[{"title": t, "hub_id": h, **r} for _k, t, h, r in rows],
+        complete=set(BENCHMARKS) <= {k for k, *_ in rows},
+        average=average,
+        repo_id=run.get("repo_id"),
+    )
+    return text
+
+
+def write_model_card(model_dir: str | Path, eval_results: str | Path | None = None) -> Path:
+    """Write ``README.md`` (and ``assets/training_curves.png`` when the folder has a trainer log) into
+    a trained model folder from its ``medvlt_run.json``; return the README path."""
+    out = Path(model_dir)
+    run_file = out / RUN_FILE
+    if not run_file.is_file():
+        raise ValueError(f"{out} has no {RUN_FILE}: not a model folder written by medvlt train")
+    run = json.loads(run_file.read_text(encoding="utf-8"))
+    state = out / "trainer_state.json"
+    log_history = (
+        json.loads(state.read_text(encoding="utf-8")).get("log_history", []) if state.is_file() else []
+    )
+    plot = plot_training_curves(log_history)
+    curves = out / "assets" / "training_curves.png"
+    if plot is not None:
+        curves.parent.mkdir(parents=True, exist_ok=True)
+        curves.write_bytes(plot)
+    else:
+        curves.unlink(missing_ok=True)
+    results = read_eval_results(eval_results) if eval_results else None
+    readme = out / "README.md"
+    link = "assets/training_curves.png" if plot is not None else None
+    readme.write_text(render_model_card(run, log_history, results, link), encoding="utf-8")
+    return readme

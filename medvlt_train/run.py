@@ -1,0 +1,145 @@
+"""What a training run leaves in its output folder besides the trainer's files: the run record
+(``medvlt_run.json``: recipe, data, prompt, rewards, versions, the weights' hash), the model card, and,
+when asked, the push of the whole folder to the Hub as a tagged version.
+
+Only the main process writes these; under ZeRO-3 every process takes part in saving the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hub_cards.model_card import RUN_FILE, write_model_card
+from medvlt_train.data import DatasetSource
+
+__all__ = ["check_push_target", "finish_run", "library_versions", "prompt_template", "run_record", "weights_sha256"]
+
+log = logging.getLogger(__name__)
+
+_LIBRARIES = ("medvlt", "transformers", "trl", "torch", "accelerate", "datasets", "huggingface_hub",
+              "deepspeed", "vllm")  # fmt: skip
+#: Files whose bytes define the trained model (the card and the logs are not part of its version).
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json", "generation_config.json")
+
+
+def check_push_target(settings: dict[str, Any]) -> None:
+    """Fail before training, not after it, when ``push_to`` is not a repo id or no Hub token is set."""
+    import re
+
+    target = settings.get("push_to")
+    if not target:
+        return
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", str(target)):
+        raise ValueError(f"push_to {target!r} is not a Hub repo id ORG/NAME")
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise ValueError(
+            f"pushing to {target} needs a Hugging Face token: set HF_TOKEN or log in with `hf auth login`"
+        )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a run depends on (those installed)."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """sha256 over the names and bytes of the weight and config files of a saved model (not
+    ``training_args.bin``, which holds paths and dates)."""
+    folder = Path(folder)
+    files = sorted(
+        {p for pattern in _WEIGHT_PATTERNS for p in folder.glob(pattern) if p.name != "training_args.bin"}
+    )
+    if not files:
+        raise FileNotFoundError(f"no weights in {folder}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def prompt_template(prompt: str) -> str:
+    """The prompt with placeholders for the question and its options (two shown), as a card shows it."""
+    from medvlt_data.verify import build_prompt
+
+    return build_prompt("{question}", {"A": "{option A}", "B": "{option B}"}, prompt=prompt)
+
+
+def _reward_rows(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    import inspect
+
+    from medvlt_train.rewards import REWARDS
+
+    rows = []
+    for name, weight in (settings.get("rewards") or {"medvlt": 1.0}).items():
+        function = REWARDS[name]
+        doc = inspect.cleandoc(function.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        rows.append({"name": name, "weight": float(weight), "function": function.__name__, "definition": doc})
+    return rows
+
+
+def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: DatasetSource,
+               counts: dict[str, int], output_dir: Path) -> dict[str, Any]:  # fmt: skip
+    """The run record (schema: :mod:`hub_cards.model_card`) of a finished run saved in ``output_dir``."""
+    sha = weights_sha256(output_dir)
+    record = {
+        "kind": kind,
+        "recipe": settings["recipe"],
+        "recipe_fields": settings["recipe_fields"],
+        "base_model": str(settings["model"]),
+        "dataset": dataset.describe(),
+        "data": counts,
+        "prompt": {"name": settings["prompt"], "template": prompt_template(settings["prompt"])},
+        "world_size": int(trainer.args.world_size),
+        "global_step": int(trainer.state.global_step),
+        "model_version": f"{kind}-{sha[:12]}",
+        "weights_sha256": sha,
+        "versions": library_versions(),
+        "model_name": output_dir.name,
+    }
+    if kind == "rlvr":
+        record["rewards"] = _reward_rows(settings)
+    if settings.get("push_to"):
+        record["repo_id"] = settings["push_to"]
+        record["model_name"] = settings["push_to"].split("/")[-1]
+    return record
+
+
+def finish_run(kind: str, trainer: Any, processor: Any, settings: dict[str, Any], dataset: DatasetSource,
+               counts: dict[str, int]) -> str:  # fmt: skip
+    """Save the model, processor and trainer state; on the main process write the run record and the
+    card, and push when ``settings["push_to"]`` names a repository. Returns the output folder."""
+    output_dir = Path(trainer.args.output_dir)
+    trainer.save_model(str(output_dir))  # collective under ZeRO-3: every process calls it
+    if not trainer.is_world_process_zero():
+        return str(output_dir)
+    processor.save_pretrained(output_dir)
+    trainer.save_state()
+    record = run_record(kind, settings, trainer, dataset, counts, output_dir)
+    (output_dir / RUN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_model_card(output_dir, eval_results=settings.get("eval_results"))
+    log.info("model card written to %s", output_dir / "README.md")
+    if settings.get("push_to"):
+        from medvlt_data.hub import push_folder
+
+        pushed = push_folder(output_dir, settings["push_to"], repo_type="model", tag=record["model_version"],
+                             private=bool(settings.get("private")))  # fmt: skip
+        state = "pushed" if pushed.created else "already on the Hub"
+        log.info("%s: %s at tag %s (commit %s)", state, pushed.repo_id, pushed.tag, pushed.commit)
+    return str(output_dir)
