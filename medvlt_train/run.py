@@ -18,7 +18,14 @@ from typing import Any
 from hub_cards.model_card import RUN_FILE, write_model_card
 from medvlt_train.data import DatasetSource
 
-__all__ = ["check_push_target", "finish_run", "library_versions", "prompt_template", "run_record", "weights_sha256"]
+__all__ = [
+    "check_push_target",
+    "finish_run",
+    "library_versions",
+    "prompt_template",
+    "run_record",
+    "weights_sha256",
+]
 
 log = logging.getLogger(__name__)
 
