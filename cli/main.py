@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from medvlt_cli.data import data
+from medvlt_cli.eval import eval_group
 from medvlt_cli.train import train
 from medvlt_data import __version__
 
@@ -20,6 +21,7 @@ def cli() -> None:
 
 cli.add_command(data)
 cli.add_command(train)
+cli.add_command(eval_group)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

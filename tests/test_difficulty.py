@@ -17,6 +17,7 @@ from medvlt_data.demo import write_demo_corpus
 from medvlt_data.pipeline.build import BuildError, run_build
 from medvlt_data.recipes import BuildContext, make_plan
 from medvlt_data.verify import grade_strict
+from tests.fake_vllm import install_fake_vllm
 from tests.openai_proxy import OpenAIProxy, scripted
 
 K = 3
@@ -254,47 +255,10 @@ def _children():
     return psutil.Process().children(recursive=True)
 
 
-_FAKE_VLLM = """#!{python}
-# A stand-in for the `vllm` command: records its arguments, then serves an OpenAI-compatible API
-# whose every answer is "A" (it honours n), as `vllm serve` would on a GPU.
-import json, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-args = sys.argv[1:]
-open({record!r}, "w").write(json.dumps(args))
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-    def _send(self, body):
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-    def do_GET(self):
-        self._send({{"data": [{{"id": args[1]}}]}})
-    def do_POST(self):
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        n = payload.get("n", 1)
-        self._send({{"choices": [{{"message": {{"content": "<answer>A</answer>"}}, "finish_reason": "stop"}}] * n}})
-
-ThreadingHTTPServer(("127.0.0.1", int(args[args.index("--port") + 1])), Handler).serve_forever()
-"""
-
-
 def test_the_vllm_backend_starts_vllm_serve_with_the_parallel_options_and_stops_it(
     tmp_path, corpus, monkeypatch
 ):
-    import os
-    import sys
-
-    bin_dir, record = tmp_path / "bin", tmp_path / "vllm-args.json"
-    bin_dir.mkdir()
-    fake = bin_dir / "vllm"
-    fake.write_text(_FAKE_VLLM.format(python=sys.executable, record=str(record)))
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake, record = install_fake_vllm(tmp_path, monkeypatch)
     stats = _build(tmp_path / "out", corpus, "text-hard", ["medqa"], backend="vllm",
                    model="Qwen/Qwen2.5-VL-3B-Instruct", tensor_parallel=2, data_parallel=4, min_pass=0)  # fmt: skip
     args = json.loads(record.read_text())

@@ -1,0 +1,185 @@
+"""``medvlt eval``: the six benchmarks of the paper for one model; ``regrade`` and ``compare`` folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from medvlt_cli.build import _source_paths
+from medvlt_train.eval.questions import BENCHMARK_KEYS
+
+
+def _benchmarks(value: str) -> list[str]:
+    names = [b.strip() for b in value.split(",") if b.strip()]
+    unknown = sorted(set(names) - set(BENCHMARK_KEYS))
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown {unknown}; choose from {','.join(BENCHMARK_KEYS)}", param_hint="--benchmarks"
+        )
+    return names
+
+
+@click.group("eval", invoke_without_command=True)
+@click.option("--model", help="Model to evaluate: Hub id, folder, or 'tiny'.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Result folder; re-running into it resumes (same settings).",
+)
+@click.option(
+    "--benchmarks", default=",".join(BENCHMARK_KEYS), show_default=True, help="Comma-separated benchmarks."
+)
+@click.option(
+    "--dataset", help="An eval build: folder, Parquet file or Hub ID[@revision] [built into OUT/eval-data]."
+)
+@click.option(
+    "--source-path",
+    "source_paths",
+    multiple=True,
+    metavar="NAME=DIR",
+    help="Building the eval split: read benchmark NAME from a local layout. Repeatable.",
+)
+@click.option("--demo", is_flag=True, help="Build the eval split from the embedded demo corpus (no Hub).")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "vllm", "transformers", "endpoint"]),
+    default="auto",
+    show_default=True,
+    help="auto: vllm when a GPU is present, else transformers.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Runs (seeds seed, seed+1, ...); the tables show their mean.",
+)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions of each benchmark.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--prompt",
+    type=click.Choice(["paper", "default"]),
+    default="paper",
+    show_default=True,
+    help="paper: the published prompt (literal backslash-n); default: with a newline.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="transformers backend: questions per generate call.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Server backends: requests in flight.",
+)
+@click.option("--endpoint", help="endpoint backend: base URL of an OpenAI-compatible server (.../v1).")
+@click.option("--api-key-env", help="endpoint backend: environment variable holding the API key.")
+@click.option(
+    "--tensor-parallel", type=click.IntRange(min=1), default=1, help="vllm backend: GPUs per model."
+)
+@click.option("--trust-remote-code", is_flag=True, help="Allow the model's own code (off by default).")
+@click.pass_context
+def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths, demo, **options) -> None:  # fmt: skip
+    """Evaluate a model on the paper's six benchmarks (PMC-VQA, MMMU medical, MedXpertQA MM, PathVQA,
+    SLAKE, VQA-RAD) with the paper's prompt, greedy decoding and the shared verifier.
+
+    Writes OUT/generations/run-R.jsonl (every question, completion and verdict), OUT/results.json
+    (accuracy per benchmark and run, mean and spread, strict and lenient) and OUT/results.md (the
+    paper's table). An interrupted evaluation resumes from the saved generations.
+
+    \b
+    medvlt eval --model Qwen/Qwen2.5-VL-3B-Instruct --dataset ORG/medvlt-eval@v1-0123abcd4567 --out ev/3b
+    medvlt eval --model runs/rlvr-3b --source-path vqa_rad=raw/vqa_rad --benchmarks vqa_rad --out ev/r
+    medvlt eval --model tiny --demo --runs 1 --max-new-tokens 16 --out ev/demo      # CPU, no Hub
+    medvlt eval regrade ev/3b
+    medvlt eval compare ev/3b ev/rlvr-3b --out ev/compare
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model or not out:
+        raise click.UsageError("--model and --out are required (or a subcommand: regrade, compare)")
+    from medvlt_data.inference.backends import BackendError
+    from medvlt_data.inference.client import InferenceError
+    from medvlt_data.pipeline.build import BuildError
+    from medvlt_train.data import resolve_dataset
+    from medvlt_train.eval.questions import build_eval_split
+    from medvlt_train.eval.runner import EvalSettings, run_eval
+
+    names = _benchmarks(benchmarks)
+    settings = EvalSettings(model=model, out=out, benchmarks=names, **options)
+    try:
+        if dataset is None:
+            click.echo(f"building the eval split of {','.join(names)} into {out / 'eval-data'}", err=True)
+            dataset = build_eval_split(out / "eval-data", names, _source_paths(source_paths), demo=demo)
+        source = resolve_dataset(dataset)
+        results = run_eval(settings, source, progress=_progress())
+    except (BackendError, BuildError, InferenceError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        click.echo("", err=True)
+    _show(out, results)
+
+
+def _progress():
+    state = {"run": None}
+
+    def show(run: int, done: int, total: int) -> None:
+        if state["run"] not in (None, run):
+            click.echo("", err=True)
+        state["run"] = run
+        click.echo(f"\rrun {run}: {done}/{total} questions", nl=False, err=True)
+        sys.stderr.flush()
+
+    return show
+
+
+def _show(out: Path, results: dict) -> None:
+    from medvlt_train.eval.report import markdown_table
+
+    click.echo(markdown_table([(results["model"], results)]), nl=False)
+    click.echo(f"results: {out / 'results.json'}, {out / 'results.md'}; generations: {out / 'generations'}")
+
+
+@eval_group.command("regrade")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def regrade_command(folder: Path) -> None:
+    """Grade a folder's saved generations again (strict and lenient) and rewrite its results; nothing
+    is generated."""
+    from medvlt_train.eval.report import regrade
+
+    try:
+        results = regrade(folder)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _show(folder, results)
+
+
+@eval_group.command("compare")
+@click.argument(
+    "folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("eval-compare"),
+    show_default=True,
+    help="Where compare.md and compare.png go.",
+)
+def compare_command(folders: tuple[Path, ...], out: Path) -> None:
+    """Put several result folders side by side: the paper's table and a bar chart (PNG)."""
+    from medvlt_train.eval.report import compare
+
+    try:
+        table = compare(list(folders), out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(table, nl=False)
+    click.echo(f"written: {out / 'compare.md'}, {out / 'compare.png'}")

@@ -1,0 +1,144 @@
+"""One evaluation: questions -> prompts -> generations (per run, checkpointed) -> grades -> results.
+
+``run_eval(settings, source)`` asks the backend only for the questions that have no saved generation
+in ``OUT/generations/run-{r}.jsonl``, so an interrupted evaluation re-run with the same settings and
+``--out`` continues where it stopped. The settings that decide the answers (model, prompt, token
+budget, benchmarks, limit, seeds, dataset) are written to ``OUT/eval_config.json`` the first time; a
+later run with other settings into the same folder is refused rather than mixed in. More runs may be
+added to a finished folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medvlt_data.verify import build_prompt
+from medvlt_train.data import DatasetSource
+from medvlt_train.eval.generations import GenerationLog, graded_row, read_generations, run_file
+from medvlt_train.eval.questions import BENCHMARK_KEYS, Question, load_questions
+from medvlt_train.eval.report import CONFIG_FILE, write_results
+from medvlt_train.eval.transformers_backend import GenerationRequest
+
+__all__ = ["EvalSettings", "run_eval"]
+
+#: Settings that change the answers: a folder holds one value of each.
+_PINNED = ("model", "prompt", "max_new_tokens", "benchmarks", "limit", "seed")
+
+
+@dataclass
+class EvalSettings:
+    model: str
+    out: Path
+    benchmarks: list[str] = field(default_factory=lambda: list(BENCHMARK_KEYS))
+    backend: str = "auto"  # auto: vllm with a GPU, else transformers
+    runs: int = 3
+    seed: int = 42
+    limit: int | None = None
+    max_new_tokens: int = 4096
+    prompt: str = "paper"
+    batch_size: int = 8
+    concurrency: int = 64
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    tensor_parallel: int = 1
+    trust_remote_code: bool = False
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        import torch
+
+        return "vllm" if torch.cuda.is_available() else "transformers"
+
+
+def _generator(settings: EvalSettings):
+    backend = settings.resolved_backend()
+    if backend == "transformers":
+        from medvlt_train.eval.transformers_backend import TransformersGenerator
+
+        return TransformersGenerator(settings.model, batch_size=settings.batch_size,
+                                     max_new_tokens=settings.max_new_tokens,
+                                     trust_remote_code=settings.trust_remote_code)  # fmt: skip
+    if backend not in ("vllm", "endpoint"):
+        raise ValueError(f"unknown backend {backend!r}; choose vllm, transformers or endpoint")
+    from medvlt_data.inference.backends import BackendSpec
+    from medvlt_train.eval.server_backend import ServerGenerator
+
+    spec = BackendSpec(kind=backend, model=settings.model, endpoint=settings.endpoint,
+                       api_key_env=settings.api_key_env, tensor_parallel=settings.tensor_parallel,
+                       trust_remote_code=settings.trust_remote_code)  # fmt: skip
+    spec.preflight()
+    return ServerGenerator(spec, max_new_tokens=settings.max_new_tokens, concurrency=settings.concurrency,
+                           log_dir=settings.out)  # fmt: skip
+
+
+def _config(settings: EvalSettings, source: DatasetSource, questions: list[Question]) -> dict[str, Any]:
+    from medvlt_train.run import library_versions
+
+    pinned = {key: value for key, value in asdict(settings).items() if key in _PINNED}
+    return {**pinned, "backend": {"backend": settings.resolved_backend()}, "dataset": source.describe(),
+            "questions": dict(Counter(q.benchmark for q in questions)),
+            "seeds": [settings.seed + r for r in range(settings.runs)],
+            "versions": library_versions()}  # fmt: skip
+
+
+def _settle_config(out: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Write the folder's config, or check it against the one there (more runs may be added)."""
+    path = out / CONFIG_FILE
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        keys = [*_PINNED, "questions"]
+        changed = [k for k in keys if old.get(k) != config[k]]
+        if old.get("dataset", {}).get("content_hash") != config["dataset"].get("content_hash"):
+            changed.append("dataset")
+        if changed:
+            raise ValueError(
+                f"{out} holds an evaluation with other settings ({', '.join(changed)} differ); "
+                f"use another --out, or the same settings to resume"
+            )
+        config = {**config, "seeds": max(old["seeds"], config["seeds"], key=len)}
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return config
+
+
+def _request(question: Question, prompt: str) -> GenerationRequest:
+    return GenerationRequest(text=build_prompt(question.question, question.options, prompt=prompt),
+                             images=question.images)  # fmt: skip
+
+
+def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None) -> dict[str, Any]:
+    """Generate what is missing, grade it, write ``results.json``/``results.md``; return the results.
+
+    ``progress(run, done, total)`` is called after every checkpointed chunk."""
+    out = Path(settings.out)
+    questions = load_questions(source, settings.benchmarks, settings.limit)
+    config = _settle_config(out, _config(settings, source, questions))
+    todo = {
+        run: [q for q in questions if q.id not in read_generations(run_file(out, run))[0]]
+        for run in range(1, len(config["seeds"]) + 1)
+    }
+    if any(todo.values()):
+        with contextlib.ExitStack() as stack:
+            generator = _generator(settings)
+            if hasattr(generator, "__enter__"):
+                stack.enter_context(generator)
+            else:
+                stack.callback(generator.close)
+            chunk = getattr(generator, "chunk_size", 4 * settings.batch_size)
+            for run, missing in todo.items():
+                seed = config["seeds"][run - 1]
+                with GenerationLog(run_file(out, run)) as log:
+                    for start in range(0, len(missing), chunk):
+                        part = missing[start : start + chunk]
+                        completions = generator.generate([_request(q, settings.prompt) for q in part], seed)
+                        for question, completion in zip(part, completions, strict=True):
+                            log.add(graded_row(question, run, seed, completion))
+                        if progress is not None:
+                            progress(run, len(log.rows), len(questions))
+    return write_results(out)

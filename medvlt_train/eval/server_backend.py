@@ -1,0 +1,70 @@
+"""Evaluation through an OpenAI-compatible server: ``vllm`` (medvlt starts ``vllm serve`` and stops it
+afterwards) or ``endpoint`` (any running server). Same client, retries and error messages as
+difficulty scoring and distillation (:mod:`medvlt_data.inference`).
+
+Greedy decoding is ``temperature=0``; the run's seed goes with every request (vLLM honours it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from medvlt_data.inference.backends import BackendSpec, open_backend
+from medvlt_data.inference.client import ChatClient
+from medvlt_data.inference.rollouts import chat_messages
+from medvlt_train.eval.transformers_backend import GenerationRequest
+
+__all__ = ["ServerGenerator"]
+
+
+class ServerGenerator:
+    """``generate(requests, seed)`` through a server; a context manager (it may start the server)."""
+
+    def __init__(self, spec: BackendSpec, *, max_new_tokens: int = 4096, concurrency: int = 64,
+                 log_dir: str | Path | None = None, timeout: float = 1800.0):  # fmt: skip
+        self.spec, self.max_new_tokens, self.concurrency = spec, max_new_tokens, concurrency
+        self.name, self.log_dir, self.timeout = spec.kind, log_dir, timeout
+        self.requests = 0
+        self._stack = contextlib.ExitStack()
+        self._url: str | None = None
+        self._model: str | None = None
+
+    #: Requests handed over per call: enough to keep ``concurrency`` busy, few enough to checkpoint often.
+    @property
+    def chunk_size(self) -> int:
+        return 2 * self.concurrency
+
+    def __enter__(self) -> ServerGenerator:
+        self._url, self._model = self._stack.enter_context(open_backend(self.spec, self.log_dir))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def describe(self) -> dict[str, Any]:
+        facts = {"backend": self.spec.kind, "model": self.spec.model, "concurrency": self.concurrency}
+        if self.spec.kind == "endpoint":
+            facts["endpoint"] = self.spec.endpoint
+        if self.spec.kind == "vllm":
+            facts["tensor_parallel"] = self.spec.tensor_parallel
+        return facts
+
+    def generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
+        """Completions of ``requests`` in order (each with ``temperature=0`` and ``seed``)."""
+        if self._url is None:
+            raise RuntimeError("ServerGenerator is used outside its `with` block")
+        return asyncio.run(self._generate(requests, seed))
+
+    async def _generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
+        params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": self.max_new_tokens, "seed": seed}
+        async with ChatClient(self._url, self._model, api_key=self.spec.api_key(),
+                              concurrency=self.concurrency, timeout=self.timeout) as client:  # fmt: skip
+            await client.check()
+            answers = await asyncio.gather(
+                *(client.generate(chat_messages(r.text, list(r.images)), 1, **params) for r in requests)
+            )
+            self.requests += client.requests
+        return [completions[0].text for completions in answers]
