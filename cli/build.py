@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from medvlt_cli.hub import PRIVATE, PUSH_TO, push
+
 
 def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
     paths = {}
@@ -60,8 +62,10 @@ def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--trust-remote-code", is_flag=True, default=None, help="Hard splits, vllm: allow the model's own code."
 )
+@PUSH_TO
+@PRIVATE
 def build_command(split_name, out_dir, source_paths, executor, workers, only_sources, decontaminate_against,
-                  eval_build, slurm_partition, demo, **scoring) -> None:  # fmt: skip
+                  eval_build, slurm_partition, demo, push_to, private, **scoring) -> None:  # fmt: skip
     """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate, and for
     text-hard / image-hard score every question by pass@k of a base model and keep the recipe's band.
 
@@ -105,8 +109,14 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         raise click.ClickException(str(exc)) from exc
     if "submitted" in stats:
         click.echo(f"submitted stages {', '.join(stats['submitted'])}; logs in {stats['logs']}")
+        if push_to:
+            click.echo(
+                f"not pushed: the build runs on Slurm; push it when done: medvlt hub push {out} --repo {push_to}"
+            )
         return
     _echo_summary(stats, out)
+    if push_to:
+        push(out, push_to, private=private)
 
 
 def _demo_inputs(out: Path, paths: dict[str, str], scoring: dict, hard: bool) -> tuple[dict[str, str], dict]:

@@ -122,8 +122,9 @@ def _echo_table(summaries) -> None:
 def _register_build_commands() -> None:
     from medvlt_cli.build import build_command, inspect_command, splits_command
     from medvlt_cli.distill import distill_command
+    from medvlt_cli.hub import pull_data_command
 
-    for command in (build_command, splits_command, inspect_command, distill_command):
+    for command in (build_command, splits_command, inspect_command, distill_command, pull_data_command):
         data.add_command(command)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from medvlt_cli.hub import PRIVATE, PUSH_TO, push
+
 
 @click.command("distill")
 @click.option("--dataset", required=True, help="A medvlt build folder, or a Hub dataset ID[@revision].")
@@ -23,8 +25,10 @@ import click
 @click.option("--tensor-parallel", type=int, default=1, show_default=True, help="vllm: GPUs per replica.")
 @click.option("--data-parallel", type=int, default=1, show_default=True, help="vllm: model replicas.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@PUSH_TO
+@PRIVATE
 def distill_command(dataset, teacher, backend, endpoint, api_key_env, n, temperature, max_tokens, concurrency,
-                    tensor_parallel, data_parallel, out_dir) -> None:  # fmt: skip
+                    tensor_parallel, data_parallel, out_dir, push_to, private) -> None:  # fmt: skip
     """Add reasoning traces: up to N samples a question from the teacher; the first the strict grader
     marks correct gives `reasoning` (the server's reasoning field, else the text inside <think>).
 
@@ -55,3 +59,5 @@ def distill_command(dataset, teacher, backend, endpoint, api_key_env, n, tempera
     click.echo(
         f"questions {d['questions']}: with a trace {d['with_trace']}, no correct sample {d['without_trace']}"
     )
+    if push_to:
+        push(out_dir, push_to, private=private)

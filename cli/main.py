@@ -6,6 +6,7 @@ import click
 
 from medvlt_cli.data import data
 from medvlt_cli.eval import eval_group
+from medvlt_cli.hub import hub
 from medvlt_cli.train import train
 from medvlt_data import __version__
 
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(data)
 cli.add_command(train)
 cli.add_command(eval_group)
+cli.add_command(hub)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -132,7 +132,7 @@ def front_matter(run: dict, eval_results: dict[str, dict] | None = None) -> dict
     """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    base = run["base_model"]
+    base = run["base_model"].split("@")[0]  # the Hub's base_model names a repository, not a revision
     dataset = run["dataset"]
     meta: dict[str, Any] = dict(_BASE_LICENSES.get(base, {"license": "other"}))
     if _HUB_ID.match(base) and not base.startswith(("/", ".")):

@@ -56,19 +56,16 @@ def reasoning_of(completion: Completion) -> str:
     return found.group(1).strip() if found else ""
 
 
-def dataset_folder(dataset: str, cache: Path) -> Path:
-    """A local build folder as it is, or a Hub dataset ``ID[@revision]`` downloaded into ``cache``."""
+def dataset_folder(dataset: str) -> Path:
+    """A local build folder as it is, or a Hub dataset ``ID[@revision]`` downloaded into the HF cache."""
     if Path(dataset).is_dir():
         return Path(dataset)
-    repo, _, revision = dataset.partition("@")
-    from huggingface_hub import snapshot_download
+    from medvlt_data.hub import HubError, download
 
     try:
-        return Path(snapshot_download(repo, repo_type="dataset", revision=revision or None,
-                                      local_dir=cache / "input", allow_patterns=["data/*", "stats.json"]))  # fmt: skip
-    except Exception as exc:
-        raise DistillError(f"cannot read dataset {dataset!r}: not a folder here, and the Hub says "
-                           f"{type(exc).__name__}: {str(exc)[:200]}") from exc  # fmt: skip
+        return download(dataset, "dataset", allow_patterns=["data/*", "stats.json"]).path
+    except HubError as exc:
+        raise DistillError(f"cannot read dataset {dataset!r}: not a folder here, and {exc}") from None
 
 
 def distill(dataset: str, out: str | Path, settings: DistillSettings,
@@ -76,7 +73,7 @@ def distill(dataset: str, out: str | Path, settings: DistillSettings,
     """Distill ``dataset`` into ``out``; returns the new stats (see the module doc)."""
     out = Path(out)
     work = out / ".work"
-    source = dataset_folder(dataset, work)
+    source = dataset_folder(dataset)
     parts = sorted((source / "data").glob("*.parquet"))
     if not parts:
         raise DistillError(f"{source}: no data/*.parquet (a medvlt build or a dataset in its layout)")
@@ -142,13 +139,9 @@ def record_hash_key(row: dict[str, Any]) -> str:
 def _publish(source: Path, staging: Path, out: Path, dataset: str, settings: DistillSettings,
              counts: dict[str, int]) -> dict[str, Any]:  # fmt: skip
     from hub_cards.dataset_card import write_dataset_card
-    from medvlt_data.pipeline.build import row_digest
+    from medvlt_data.pipeline.build import content_hash as hash_of
 
-    digest = hashlib.sha256()
-    for part in sorted(staging.glob("*.parquet")):
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=512):
-            for row in batch.to_pylist():
-                digest.update(row_digest(row))
+    content_hash = hash_of(sorted(staging.glob("*.parquet")))
     data = out / "data"
     shutil.rmtree(data, ignore_errors=True)
     shutil.copytree(staging, data)
@@ -157,7 +150,6 @@ def _publish(source: Path, staging: Path, out: Path, dataset: str, settings: Dis
         raise DistillError(
             f"{source}: no stats.json; distill a medvlt build (or a dataset pulled with its stats)"
         )
-    content_hash = digest.hexdigest()
     from medvlt_data.pipeline.difficulty import TINY_NOTE
 
     stats.update(

@@ -109,6 +109,22 @@ def parquet_files(path: str | Path) -> list[Path]:
     return files
 
 
+def shard_split(file: Path) -> str:
+    """The split a shard holds, from its name: ``data/train-00000-of-00001.parquet`` -> ``train``."""
+    return file.name.split("-", 1)[0] if "-" in file.name else file.stem
+
+
+def read_any_records(files: list[Path]) -> Iterator[Record]:
+    """Records of shards in medvlt's layout or in MedVLThinker's released one (no ``source`` column;
+    read with :func:`~medvlt_data.schema.from_medvlthinker`, the split taken from the shard name)."""
+    from medvlt_data.schema import from_medvlthinker
+
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=512):
+            for row in batch.to_pylist():
+                yield from_row(row) if "source" in row else from_medvlthinker(row, split=shard_split(file))
+
+
 def read_records(path: str | Path) -> Iterator[Record]:
     """Yield the records stored under ``path`` (see :func:`parquet_files`)."""
     for file in parquet_files(path):

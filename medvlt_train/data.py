@@ -43,10 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from medvlt_data.parquet_io import parquet_files
-from medvlt_data.schema import Record, from_medvlthinker, from_row
+from medvlt_data.parquet_io import parquet_files, read_any_records, shard_split
+from medvlt_data.schema import Record
 from medvlt_data.verify import build_prompt
 
 __all__ = [
@@ -113,10 +111,8 @@ def resolve_dataset(dataset: str | Path) -> DatasetSource:
     path = Path(dataset)
     repo_id = revision = commit = None
     if not path.exists():
-        path = _download(spec)
-        repo_id, _, revision = spec.partition("@")
-        revision = revision or None
-        commit = path.name if re.fullmatch(r"[0-9a-f]{40}", path.name) else None
+        snapshot = _download(spec)
+        path, repo_id, revision, commit = snapshot.path, snapshot.repo_id, snapshot.revision, snapshot.commit
     stats = _build_stats(path)
     return DatasetSource(spec=spec, path=path, repo_id=repo_id, revision=revision, commit=commit,
                          version=stats.get("version"), content_hash=stats.get("content_hash"),
@@ -148,42 +144,30 @@ def load_records(dataset: str | Path | DatasetSource, split: str | None = None) 
     else:
         path = Path(dataset)
         if not path.exists():
-            path = _download(str(dataset))
+            path = _download(str(dataset)).path
     files = parquet_files(path)
     if split is not None:
-        files = [f for f in files if _split_of(f) == split]
+        files = [f for f in files if shard_split(f) == split]
     if not files:
         wanted = f" for split {split!r}" if split else ""
         raise DatasetLoadError(f"no Parquet files{wanted} in dataset {dataset!s} ({path})")
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=512):
-            for row in batch.to_pylist():
-                yield from_row(row) if "source" in row else from_medvlthinker(row, split=_split_of(file))
+    yield from read_any_records(files)
 
 
-def _split_of(file: Path) -> str:
-    """``data/train-00000-of-00001.parquet`` -> ``train``."""
-    return file.name.split("-", 1)[0] if "-" in file.name else file.stem
+def _download(dataset: str):
+    """The Hub snapshot of ``ORG/NAME[@revision]`` (a ``DatasetLoadError`` naming it otherwise)."""
+    from medvlt_data.hub import HubError, download
 
-
-def _download(dataset: str) -> Path:
     if not _HUB_ID.match(dataset):
         raise DatasetLoadError(
             f"dataset {dataset!r} is neither a local path nor a Hub id ORG/NAME[@revision]"
         )
-    repo_id, _, revision = dataset.partition("@")
-    from huggingface_hub import snapshot_download
-
     try:
-        folder = snapshot_download(
-            repo_id, repo_type="dataset", revision=revision or None, allow_patterns=HUB_PATTERNS
-        )
-    except Exception as exc:
+        return download(dataset, "dataset", allow_patterns=HUB_PATTERNS)
+    except HubError as exc:
         raise DatasetLoadError(
-            f"could not download dataset {dataset!r} from the Hugging Face Hub "
-            f"(repo {repo_id}, revision {revision or 'main'}): {exc}"
-        ) from exc
-    return Path(folder)
+            f"could not get dataset {dataset!r} from the Hugging Face Hub: {exc}"
+        ) from None
 
 
 # ---- formatting -----------------------------------------------------------------------------------

@@ -155,13 +155,18 @@ def default_cache_root() -> Path:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """Map ``"tiny"`` to the cached tiny model folder (building it if needed); return anything else unchanged.
+    """Map ``"tiny"`` to the cached tiny model folder (building it if needed) and a Hub id pinned to a
+    revision, ``ORG/NAME@rev``, to its downloaded snapshot; return anything else unchanged.
 
     >>> resolve_model("Qwen/Qwen2.5-VL-3B-Instruct")
     'Qwen/Qwen2.5-VL-3B-Instruct'
     """
     if name_or_path == TINY_NAME:
         return str(tiny_model())
+    if "@" in name_or_path and not Path(name_or_path).exists():
+        from medvlt_data.hub import download
+
+        return str(download(name_or_path, "model").path)
     return name_or_path
 
 

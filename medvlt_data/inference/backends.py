@@ -81,8 +81,11 @@ def open_backend(spec: BackendSpec, log_dir: str | Path | None = None) -> Iterat
         with serve_model(model, log_path=log) as url:
             yield url, model
         return
-    command = ["vllm", "serve", spec.model, "--tensor-parallel-size", str(spec.tensor_parallel),
+    model, _, revision = spec.model.partition("@")  # ORG/NAME@rev: vLLM downloads that revision
+    command = ["vllm", "serve", model, "--tensor-parallel-size", str(spec.tensor_parallel),
                "--data-parallel-size", str(spec.data_parallel), *spec.server_args]  # fmt: skip
+    if revision:
+        command += ["--revision", revision, "--served-model-name", spec.model]
     if spec.trust_remote_code:
         command.append("--trust-remote-code")
     from medvlt_data.local_server import serve_command

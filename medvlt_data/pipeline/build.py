@@ -367,6 +367,17 @@ def _modality(plan: BuildPlan) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
+def content_hash(files: list[Path]) -> str:
+    """The content hash of a dataset: sha256 over :func:`row_digest` of every row of ``files``, in order
+    (a build's ``data/*.parquet`` sorted by name, which is the order finalize writes them in)."""
+    digest = hashlib.sha256()
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=512):
+            for row in batch.to_pylist():
+                digest.update(row_digest(row))
+    return digest.hexdigest()
+
+
 def row_digest(row: dict) -> bytes:
     """The content-hash contribution of one record row (images by their bytes' sha256)."""
     images = [hashlib.sha256(im["bytes"] or b"").hexdigest() for im in row["images"] or []]

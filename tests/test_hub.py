@@ -1,0 +1,229 @@
+"""Hub versions through medvlt's commands against the loopback Hub: push a build and pull it back by
+tag with the same content hash; a second version gets a second tag while the first stays pullable;
+pushing a version again uploads nothing; transient faults are retried and a failed upload leaves no
+tag; MedVLThinker's released layouts convert into records; models push and pull by tag; the token never
+shows up in any output, card or log."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from medvlt_cli.main import cli
+from medvlt_data import hub as hub_module
+from medvlt_data.parquet_io import parquet_files
+from medvlt_data.pipeline.build import content_hash
+from tests import hub_server
+from tests.hub_server import HubServer
+
+hub = hub_server.hub  # the loopback Hub fixture
+
+TOKEN = "hf_test_SECRET_do_not_print"
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch):
+    monkeypatch.setattr(hub_module, "BACKOFF", 0.01)
+
+
+class Outputs:
+    """Every CLI output of a test, to grep for the token at the end."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def run(self, *args, code: int = 0) -> str:
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        self.texts.append(result.output + (str(result.exception) if result.exception else ""))
+        assert result.exit_code == code, result.output + repr(result.exception)
+        return result.output
+
+
+@pytest.fixture
+def outputs():
+    return Outputs()
+
+
+def _build(out: Path, outputs: Outputs, *extra: str) -> dict:
+    outputs.run("data", "build", "--split", "text-all", "--demo", "--decontaminate-against", "none",
+                "--out", out, *extra)  # fmt: skip
+    return json.loads((out / "stats.json").read_text())
+
+
+def _no_token_anywhere(outputs: Outputs, *folders: Path) -> None:
+    assert os.environ["HF_TOKEN"] == TOKEN
+    assert not any(TOKEN in text for text in outputs.texts)
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_round_trip_by_tag_and_a_second_version(tmp_path, hub: HubServer, outputs):
+    first = _build(tmp_path / "b1", outputs, "--push-to", "lab/text")
+    assert f"pushed {tmp_path / 'b1'} to lab/text (dataset): tag {first['version']}" in outputs.texts[-1]
+    tags = hub.refs("lab/text")["tags"]
+    assert list(tags) == [first["version"]]
+    files = hub.repo_files("lab/text", revision=first["version"])
+    assert {"README.md", "stats.json"} <= set(files) and not any(f.startswith(".work") for f in files)
+
+    output = outputs.run("data", "pull", f"lab/text@{first['version']}", "--out", tmp_path / "p1")
+    assert f"version {first['version']}" in output and "content hash verified" in output
+    assert content_hash(parquet_files(tmp_path / "p1")) == first["content_hash"]
+    assert json.loads((tmp_path / "p1" / "pull.json").read_text())["commit"] == tags[first["version"]]
+
+    second = _build(tmp_path / "b2", outputs, "--sources", "medqa")  # other content, another version
+    assert second["content_hash"] != first["content_hash"]
+    outputs.run("hub", "push", tmp_path / "b2", "--repo", "lab/text")
+    tags = hub.refs("lab/text")["tags"]
+    assert set(tags) == {first["version"], second["version"]}
+    main = hub.repo_files("lab/text")  # main is exactly the second build: no shard of the first is left
+    local = {p.relative_to(tmp_path / "b2").as_posix() for p in (tmp_path / "b2").rglob("*") if p.is_file()}
+    assert set(main) - {".gitattributes"} == {f for f in local if not f.startswith(".work")}
+
+    outputs.run("data", "pull", f"lab/text@{first['version']}", "--out", tmp_path / "p1")  # pulled again
+    assert content_hash(parquet_files(tmp_path / "p1")) == first["content_hash"]
+    outputs.run("data", "pull", "lab/text", "--out", tmp_path / "p2")  # main: the second version
+    assert content_hash(parquet_files(tmp_path / "p2")) == second["content_hash"]
+
+    commits = hub.commits("lab/text")
+    output = outputs.run("hub", "push", tmp_path / "b1", "--repo", "lab/text")
+    assert f"already on the Hub: lab/text (dataset) has tag {first['version']}" in output
+    assert hub.commits("lab/text") == commits  # nothing uploaded
+    _no_token_anywhere(outputs, tmp_path)  # the builds, the pulls, the server's storage, the HF cache
+
+
+def test_a_pulled_dataset_that_does_not_match_its_hash_is_refused(tmp_path, hub: HubServer, outputs):
+    stats = _build(tmp_path / "b", outputs)
+    stats["content_hash"] = "0" * 64  # a stats.json that lies about the records
+    (tmp_path / "b" / "stats.json").write_text(json.dumps(stats))
+    hub_module.push_folder(tmp_path / "b", "lab/bad", repo_type="dataset", tag="v-bad")
+    output = outputs.run("data", "pull", "lab/bad@v-bad", "--out", tmp_path / "p", code=1)
+    assert "the files are not that version" in output and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("how", ["500", "429", "drop"])
+def test_transient_faults_on_the_commit_are_retried(tmp_path, hub: HubServer, outputs, how):
+    stats = _build(tmp_path / "b", outputs)
+    hub.fail(1, how, times=2, path_contains="/commit/")
+    outputs.run("hub", "push", tmp_path / "b", "--repo", "lab/text")
+    statuses = [r["status"] for r in hub.requests if "/commit/" in r["path"]]
+    assert statuses == [{"500": 500, "429": 429, "drop": 0}[how]] * 2 + [200]  # two faults, then success
+    assert hub.refs("lab/text")["tags"] == {stats["version"]: hub.commits("lab/text")[-1]}
+
+
+def test_a_failed_upload_leaves_no_tag(tmp_path, hub: HubServer, outputs):
+    _build(tmp_path / "b", outputs)
+    hub.fail(1, "500", times=hub_module.ATTEMPTS, path_contains="/commit/")  # every attempt fails
+    output = outputs.run("hub", "push", tmp_path / "b", "--repo", "lab/text", code=1)
+    assert "uploading" in output and "failed after 5 attempts" in output and "no tag was created" in output
+    assert hub.refs("lab/text")["tags"] == {} and len(hub.commits("lab/text")) == 1  # the initial commit
+    hub.fail(1, "500", times=1, path_contains="/tag/")  # the next push: one fault on the tag, retried
+    outputs.run("hub", "push", tmp_path / "b", "--repo", "lab/text")
+    assert len(hub.refs("lab/text")["tags"]) == 1
+    _no_token_anywhere(outputs, tmp_path)
+
+
+def test_wrong_credentials_are_reported_without_the_token(tmp_path, monkeypatch, outputs):
+    import huggingface_hub.constants as hf_constants
+    import huggingface_hub.hf_api as hf_api
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with HubServer(tmp_path / "strict", token="hf_the_right_one") as strict:
+        monkeypatch.setattr(hf_constants, "ENDPOINT", strict.endpoint)
+        monkeypatch.setattr(hf_api.api, "endpoint", strict.endpoint)
+        (tmp_path / "folder").mkdir()
+        (tmp_path / "folder" / "x.txt").write_text("x")
+        output = outputs.run("hub", "push", tmp_path / "folder", "--repo", "lab/x", "--repo-type", "model",
+                             "--tag", "v1", code=1)  # fmt: skip
+    assert "creating the model repository lab/x failed" in output and "401" in output
+    _no_token_anywhere(outputs)
+
+
+def _medvlthinker_rows(names: list[str]) -> list[dict]:
+    from PIL import Image
+
+    rows = []
+    for i, name in enumerate(names):
+        image = Image.new("RGB", (32, 32), (i * 40 % 256, 10, 10))
+        rows.append({"images": [image], "question": f"Question {i} about the image?",
+                     "options": json.dumps({"A": "Yes", "B": "No"}), "answer_label": "AB"[i % 2],
+                     "answer": ["Yes", "No"][i % 2], "reasoning": f"trace {i}", "dataset_name": name,
+                     "dataset_index": i, "hash": f"{i:016x}"})  # fmt: skip
+    return rows
+
+
+def _upload_medvlthinker(tmp_path: Path, repo: str, split: str, rows: list[dict]) -> None:
+    import datasets
+
+    folder = tmp_path / repo.replace("/", "_")
+    (folder / "data").mkdir(parents=True)
+    features = datasets.Features({"images": datasets.List(datasets.Image()), "question": datasets.Value("string"),
+                                  "options": datasets.Value("string"), "answer_label": datasets.Value("string"),
+                                  "answer": datasets.Value("string"), "reasoning": datasets.Value("string"),
+                                  "dataset_name": datasets.Value("string"), "dataset_index": datasets.Value("int64"),
+                                  "hash": datasets.Value("string")})  # fmt: skip
+    datasets.Dataset.from_list(rows, features=features).to_parquet(
+        folder / "data" / f"{split}-00000-of-00001.parquet"
+    )
+    hub_module.push_folder(folder, repo, repo_type="dataset", tag="released")
+
+
+def test_medvlthinker_released_layouts_become_records(tmp_path, hub: HubServer, outputs):
+    from medvlt_train.data import load_records, resolve_dataset
+    from medvlt_train.eval.questions import load_questions
+
+    _upload_medvlthinker(
+        tmp_path, "UCSC-VLAA/MedVLThinker-pmc_vqa", "train", _medvlthinker_rows(["pmc_vqa"] * 3)
+    )
+    output = outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-pmc_vqa", "--out", tmp_path / "pmc")
+    assert "3 records of 3 rows converted, 0 rejected" in output
+    records = list(load_records(tmp_path / "pmc"))
+    assert [(r.source, r.source_id, r.split, r.answer_label, r.reasoning) for r in records] == [
+        ("pmc_vqa", str(i), "train", "AB"[i % 2], f"trace {i}") for i in range(3)
+    ]
+    assert all(len(r.images) == 1 for r in records)
+
+    names = ["VQA-RAD", "vqa_rad", "SLAKE", "PMC-VQA", "some_other_set"]
+    _upload_medvlthinker(tmp_path, "UCSC-VLAA/MedVLThinker-Eval", "test", _medvlthinker_rows(names))
+    output = outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-Eval@released", "--out", tmp_path / "ev")
+    assert "4 records of 5 rows converted, 1 rejected" in output and "some_other_set" in output
+    assert sorted(p.name.split("-")[0] for p in parquet_files(tmp_path / "ev")) == [
+        "pmc_vqa",
+        "slake",
+        "vqa_rad",
+    ]
+    questions = load_questions(resolve_dataset(tmp_path / "ev"), ["vqa_rad", "slake", "pmc_vqa"])
+    assert [q.benchmark for q in questions] == ["pmc_vqa", "slake", "vqa_rad", "vqa_rad"]
+    pulled = json.loads((tmp_path / "ev" / "pull.json").read_text())
+    assert pulled["revision"] == "released" and pulled["layout"] == "medvlthinker" and pulled["rejected"] == 1
+
+
+def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(
+    tmp_path, hub: HubServer, outputs, tiny_model_env
+):
+    import shutil
+
+    from transformers import AutoModelForImageTextToText
+
+    from medvlt_train.tiny import resolve_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_env, model)
+    outputs.run("hub", "push", model, "--repo", "lab/tiny", "--repo-type", "model", "--tag", "v1")
+    (model / "NOTE.md").write_text("a later change\n")
+    outputs.run("hub", "push", model, "--repo", "lab/tiny", "--repo-type", "model", "--tag", "v2")
+    output = outputs.run("hub", "pull", "lab/tiny@v1", "--out", tmp_path / "pulled")
+    assert f"pulled lab/tiny at commit {hub.refs('lab/tiny', 'model')['tags']['v1']}" in output
+    assert not (tmp_path / "pulled" / "NOTE.md").exists()  # v1 has no note; v2 does
+    assert AutoModelForImageTextToText.from_pretrained(tmp_path / "pulled").config.model_type == "qwen2_5_vl"
+    pinned = Path(resolve_model("lab/tiny@v2"))  # what --model ID@revision resolves to
+    assert (pinned / "NOTE.md").is_file() and pinned.name == hub.refs("lab/tiny", "model")["tags"]["v2"]
+    output = outputs.run("eval", "--model", "lab/tiny@v1", "--demo", "--benchmarks", "vqa_rad", "--runs", "1",
+                         "--limit", "2", "--max-new-tokens", "2", "--backend", "transformers", "--out", tmp_path / "ev")  # fmt: skip
+    assert "| lab/tiny@v1 |" in output
+    _no_token_anywhere(outputs, tmp_path / "pulled", tmp_path / "ev")
