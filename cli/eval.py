@@ -106,6 +106,7 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
         return
     if not model or not out:
         raise click.UsageError("--model and --out are required (or a subcommand: regrade, compare)")
+    from medvlt_data.hub import HubError
     from medvlt_data.inference.backends import BackendError
     from medvlt_data.inference.client import InferenceError
     from medvlt_data.pipeline.build import BuildError
@@ -121,7 +122,7 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
             dataset = build_eval_split(out / "eval-data", names, _source_paths(source_paths), demo=demo)
         source = resolve_dataset(dataset)
         results = run_eval(settings, source, progress=_progress())
-    except (BackendError, BuildError, InferenceError, OSError, ValueError) as exc:
+    except (BackendError, BuildError, HubError, InferenceError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         click.echo("", err=True)

@@ -146,6 +146,13 @@ def push_folder(
     refs = _call(f"reading the tags of {where}", lambda: api.list_repo_refs(repo_id, repo_type=repo_type))
     tags = {ref.name: ref.target_commit for ref in refs.tags}
     if tag in tags:
+        differ = _differences(api, folder, repo_id, repo_type, tags[tag], ignore_patterns)
+        if differ:
+            raise HubError(
+                f"{where} already has a tag {tag} (commit {tags[tag]}) whose files differ from {folder} "
+                f"({', '.join(differ[:5])}{' ...' if len(differ) > 5 else ''}); a tag is immutable: "
+                f"push this content under another tag (--tag)"
+            )
         return PushResult(repo_id, repo_type, tag, tags[tag], created=False)
     info = _call(
         f"uploading {folder} to {where} (no tag was created)",
@@ -158,6 +165,40 @@ def push_folder(
         lambda: api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=repo_type, tag_message=f"medvlt {tag}"),
     )  # fmt: skip
     return PushResult(repo_id, repo_type, tag, info.oid, created=True)
+
+
+def _local_files(folder: Path, ignore_patterns: Sequence[str]) -> dict[str, Path]:
+    from huggingface_hub.utils import filter_repo_objects
+
+    paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return {path: folder / path for path in filter_repo_objects(paths, ignore_patterns=list(ignore_patterns))}
+
+
+def _differences(api: Any, folder: Path, repo_id: str, repo_type: str, commit: str,
+                 ignore_patterns: Sequence[str]) -> list[str]:  # fmt: skip
+    """Paths that differ between ``folder`` and the repository at ``commit`` (compared by git blob id, or
+    by sha256 for LFS files), ``.gitattributes`` aside."""
+    import hashlib
+
+    from huggingface_hub.hf_api import RepoFile
+
+    tree = _call(f"listing {repo_id} at {commit}",
+                 lambda: list(api.list_repo_tree(repo_id, repo_type=repo_type, revision=commit, recursive=True)))  # fmt: skip
+    remote = {f.path: f for f in tree if isinstance(f, RepoFile) and f.path != ".gitattributes"}
+    local = _local_files(folder, ignore_patterns)
+    differ = sorted(set(remote) ^ set(local))
+    for path in sorted(set(remote) & set(local)):
+        lfs = remote[path].lfs
+        if lfs is not None:  # large files: the sha256 of the content
+            digest, expected = hashlib.sha256(), lfs.sha256
+        else:  # regular files: git's blob id, sha1 of "blob {size}\0" + content
+            digest, expected = hashlib.sha1(b"blob %d\0" % local[path].stat().st_size), remote[path].blob_id
+        with local[path].open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            differ.append(path)
+    return differ
 
 
 def download(spec: str, repo_type: str, allow_patterns: Sequence[str] | None = None) -> Snapshot:

@@ -128,6 +128,22 @@ def test_a_failed_upload_leaves_no_tag(tmp_path, hub: HubServer, outputs):
     _no_token_anywhere(outputs, tmp_path)
 
 
+def test_distill_pushes_its_new_version(tmp_path, hub: HubServer, outputs):
+    from tests.openai_proxy import OpenAIProxy, scripted
+
+    _build(tmp_path / "b", outputs, "--sources", "medqa")
+    with OpenAIProxy(scripted(lambda payload, i: "<think>t</think><answer>A</answer>")) as teacher:
+        outputs.run("data", "distill", "--dataset", tmp_path / "b", "--teacher", "t", "--endpoint", teacher.url,
+                    "--n", "1", "--out", tmp_path / "d", "--push-to", "lab/distilled")  # fmt: skip
+    stats = json.loads((tmp_path / "d" / "stats.json").read_text())
+    assert list(hub.refs("lab/distilled")["tags"]) == [stats["version"]]
+    assert (
+        hub.repo_files("lab/distilled", revision=stats["version"])["stats.json"]
+        == (tmp_path / "d" / "stats.json").read_bytes()
+    )
+    _no_token_anywhere(outputs, tmp_path)
+
+
 def test_wrong_credentials_are_reported_without_the_token(tmp_path, monkeypatch, outputs):
     import huggingface_hub.constants as hf_constants
     import huggingface_hub.hf_api as hf_api
@@ -202,6 +218,15 @@ def test_medvlthinker_released_layouts_become_records(tmp_path, hub: HubServer, 
     pulled = json.loads((tmp_path / "ev" / "pull.json").read_text())
     assert pulled["revision"] == "released" and pulled["layout"] == "medvlthinker" and pulled["rejected"] == 1
 
+    text_rows = [{**row, "images": []} for row in _medvlthinker_rows(["medqa", "medmcqa"])]  # m23k: text only
+    for row in text_rows:
+        row["options"] = json.dumps({"A": "Yes", "B": "No", "C": "Maybe"})
+    _upload_medvlthinker(tmp_path, "UCSC-VLAA/MedVLThinker-m23k-tokenized", "train", text_rows)
+    outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-m23k-tokenized", "--out", tmp_path / "m23k")
+    records = list(load_records(tmp_path / "m23k"))
+    assert [(r.source, r.images, list(r.options), r.reasoning) for r in records] == [
+        ("medqa", [], ["A", "B", "C"], "trace 0"), ("medmcqa", [], ["A", "B", "C"], "trace 1")]  # fmt: skip
+
 
 def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(
     tmp_path, hub: HubServer, outputs, tiny_model_env
@@ -216,6 +241,10 @@ def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(
     shutil.copytree(tiny_model_env, model)
     outputs.run("hub", "push", model, "--repo", "lab/tiny", "--repo-type", "model", "--tag", "v1")
     (model / "NOTE.md").write_text("a later change\n")
+    output = outputs.run(
+        "hub", "push", model, "--repo", "lab/tiny", "--repo-type", "model", "--tag", "v1", code=1
+    )
+    assert "already has a tag v1" in output and "(NOTE.md)" in output and "immutable" in output  # not skipped
     outputs.run("hub", "push", model, "--repo", "lab/tiny", "--repo-type", "model", "--tag", "v2")
     output = outputs.run("hub", "pull", "lab/tiny@v1", "--out", tmp_path / "pulled")
     assert f"pulled lab/tiny at commit {hub.refs('lab/tiny', 'model')['tags']['v1']}" in output

@@ -206,15 +206,13 @@ def test_card_with_eval_results_has_a_model_index(tmp_path, tiny_model_path, bui
 
 
 def test_train_on_a_tagged_hub_dataset_and_push_the_model(tmp_path, tiny_model_path, builds, hub):
-    from huggingface_hub import snapshot_download
-
     from medvlt_data.hub import push_folder
 
     build, _ = builds["text"]
     version = json.loads((build / "stats.json").read_text())["version"]
-    data = push_folder(build, "lab/text-all", repo_type="dataset", tag=version)
-    assert data.created and hub.refs("lab/text-all")["tags"] == {version: data.commit}
-    (tmp_path / "later").mkdir()  # main moves on; the tag still names the first content
+    outputs = [_invoke("hub", "push", build, "--repo", "lab/text-all")]
+    data_commit = hub.refs("lab/text-all")["tags"][version]
+    (tmp_path / "later").mkdir()  # main moves on (to a commit without the data); the tag stays
     (tmp_path / "later" / "NOTE.md").write_text("a later commit\n")
     push_folder(tmp_path / "later", "lab/text-all", repo_type="dataset", tag="later")
 
@@ -222,12 +220,12 @@ def test_train_on_a_tagged_hub_dataset_and_push_the_model(tmp_path, tiny_model_p
                      "--output", tmp_path / "m", "--push-to", "lab/tiny-rlvr", "max_steps=1")  # fmt: skip
     run = json.loads((tmp_path / "m" / "medvlt_run.json").read_text())
     assert run["dataset"] == {"spec": f"lab/text-all@{version}", "label": f"lab/text-all@{version}",
-                              "repo_id": "lab/text-all", "revision": version, "commit": data.commit,
+                              "repo_id": "lab/text-all", "revision": version, "commit": data_commit,
                               "version": version, "content_hash": run["dataset"]["content_hash"],
                               "name": "text-all"}  # fmt: skip
     assert f"on the Hub: lab/tiny-rlvr at tag {run['model_version']}" in output
     card = (tmp_path / "m" / "README.md").read_text()
-    assert f"| dataset | `lab/text-all@{version}` |" in card and f"| Hub commit | `{data.commit}` |" in card
+    assert f"| dataset | `lab/text-all@{version}` |" in card and f"| Hub commit | `{data_commit}` |" in card
     assert yaml.safe_load(card.split("---\n")[1])["datasets"] == ["lab/text-all"]
     assert 'from_pretrained("lab/tiny-rlvr")' in card
 
@@ -238,15 +236,21 @@ def test_train_on_a_tagged_hub_dataset_and_push_the_model(tmp_path, tiny_model_p
     remote = hub.repo_files("lab/tiny-rlvr", "model", revision=run["model_version"])
     assert {"model.safetensors", "README.md", "medvlt_run.json", "assets/training_curves.png"} <= set(remote)
     assert remote["README.md"] == card.encode()
-    pulled = snapshot_download("lab/tiny-rlvr", revision=run["model_version"])
-    assert transformers.AutoModelForImageTextToText.from_pretrained(pulled).config.model_type == "qwen2_5_vl"
+    outputs += [
+        output,
+        _invoke("hub", "pull", f"lab/tiny-rlvr@{run['model_version']}", "--out", tmp_path / "pulled"),
+    ]
+    assert f"version {run['model_version']}" in outputs[-1]  # its weights hash checked
+    pulled = transformers.AutoModelForImageTextToText.from_pretrained(tmp_path / "pulled")
+    assert pulled.config.model_type == "qwen2_5_vl"
 
-    again = push_folder(tmp_path / "m", "lab/tiny-rlvr", repo_type="model", tag=run["model_version"])
-    assert not again.created and again.commit == tags[run["model_version"]]
+    outputs.append(_invoke("hub", "push", tmp_path / "m", "--repo", "lab/tiny-rlvr"))
+    assert f"already on the Hub: lab/tiny-rlvr (model) has tag {run['model_version']}" in outputs[-1]
     assert len(hub.commits("lab/tiny-rlvr", "model")) == 2  # nothing uploaded the second time
 
     token = os.environ["HF_TOKEN"]
-    assert token not in output and token not in card and token not in json.dumps(run)
+    assert not any(token in text for text in outputs)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
     assert all(r["authorization"] in (None, "Bearer [redacted]") for r in hub.requests)
 
 
