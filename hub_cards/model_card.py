@@ -196,9 +196,11 @@ def render_model_card(
     log_history: list[dict] | None = None,
     eval_results: dict[str, dict] | None = None,
     curves_link: str | None = None,
+    eval_source: dict[str, Any] | None = None,
 ) -> str:
     """The model card for a run record (schema in the module docstring) as Markdown with YAML front
-    matter. ``curves_link`` is where the training-curve plot is (written by :func:`write_model_card`)."""
+    matter. ``curves_link`` is where the training-curve plot is (written by :func:`write_model_card`);
+    ``eval_source`` the ``dataset`` and ``seeds`` of the results file, to say what was evaluated."""
     _check(run)
     rows = _ordered(eval_results or {})
     average = sum(float(r["accuracy"]) for *_, r in rows) / len(rows) if rows else None
@@ -219,6 +221,7 @@ def render_model_card(
         complete=set(BENCHMARKS) <= {k for k, *_ in rows},
         average=average,
         repo_id=run.get("repo_id"),
+        eval_source=eval_source or {},
     )
     return text
 
@@ -243,7 +246,11 @@ def write_model_card(model_dir: str | Path, eval_results: str | Path | None = No
     else:
         curves.unlink(missing_ok=True)
     results = read_eval_results(eval_results) if eval_results else None
+    source = None
+    if eval_results:
+        whole = json.loads(Path(eval_results).read_text(encoding="utf-8"))
+        source = {"dataset": whole.get("dataset") or {}, "seeds": whole.get("seeds") or []}
     readme = out / "README.md"
     link = "assets/training_curves.png" if plot is not None else None
-    readme.write_text(render_model_card(run, log_history, results, link), encoding="utf-8")
+    readme.write_text(render_model_card(run, log_history, results, link, source), encoding="utf-8")
     return readme

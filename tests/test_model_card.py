@@ -142,6 +142,18 @@ def test_write_model_card_reads_the_folder(tmp_path):
         and "### Reward" not in text
         and "<think> {reasoning} </think>" in text
     )
+    results = tmp_path / "results.json"
+    results.write_text(
+        json.dumps(
+            {
+                "benchmarks": RESULTS,
+                "seeds": [42, 43, 44],
+                "dataset": {"label": "ORG/eval@v1-abc", "version": "v1-abc"},
+            }
+        )
+    )
+    text = write_model_card(tmp_path, eval_results=results).read_text()
+    assert "Questions from `ORG/eval@v1-abc` (version `v1-abc`), 3 run(s) with seeds 42, 43, 44." in text
     (tmp_path / "trainer_state.json").unlink()
     write_model_card(tmp_path)  # no log any more: no stale plot
     assert not (tmp_path / "assets" / "training_curves.png").exists()
