@@ -164,13 +164,15 @@ def test_interrupted_eval_resumes_without_regenerating(tmp_path, demo_eval, gold
     table, questions, _ = gold
     out = tmp_path / "ev"
 
-    def stop_after_first_chunk(run, done, total):
-        raise KeyboardInterrupt
+    def stop_after_five(run, done, total):  # Ctrl-C with answers saved and others in flight
+        if done == 5:
+            raise KeyboardInterrupt
 
-    with OpenAIProxy(_server(table)) as first, pytest.raises(KeyboardInterrupt):
-        run_eval(_settings(out, first), resolve_dataset(demo_eval), progress=stop_after_first_chunk)
+    with OpenAIProxy(_server(table)) as first:
+        with pytest.raises(KeyboardInterrupt):
+            run_eval(_settings(out, first), resolve_dataset(demo_eval), progress=stop_after_five)
     saved = len(_rows(out, 1))
-    assert saved == first.chat_requests == 8  # one chunk: 2 x concurrency
+    assert saved == 5 and first.chat_requests >= saved  # answers still in flight were lost, not saved
     with run_file(out, 1).open("a") as handle:  # a line cut short by the interruption
         handle.write('{"id": "pmc_vqa/cut-sho')
     with OpenAIProxy(_server(table)) as second:

@@ -115,7 +115,7 @@ def _request(question: Question, prompt: str) -> GenerationRequest:
 def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None) -> dict[str, Any]:
     """Generate what is missing, grade it, write ``results.json``/``results.md``; return the results.
 
-    ``progress(run, done, total)`` is called after every checkpointed chunk."""
+    ``progress(run, done, total)`` is called after every saved answer."""
     out = Path(settings.out)
     questions = load_questions(source, settings.benchmarks, settings.limit)
     config = _settle_config(out, _config(settings, source, questions))
@@ -130,15 +130,28 @@ def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None
                 stack.enter_context(generator)
             else:
                 stack.callback(generator.close)
-            chunk = getattr(generator, "chunk_size", 4 * settings.batch_size)
             for run, missing in todo.items():
                 seed = config["seeds"][run - 1]
                 with GenerationLog(run_file(out, run)) as log:
-                    for start in range(0, len(missing), chunk):
-                        part = missing[start : start + chunk]
-                        completions = generator.generate([_request(q, settings.prompt) for q in part], seed)
-                        for question, completion in zip(part, completions, strict=True):
-                            log.add(graded_row(question, run, seed, completion))
+
+                    def save(index: int, text: str, run=run, seed=seed, log=log, missing=missing) -> None:
+                        log.add(graded_row(missing[index], run, seed, text))
                         if progress is not None:
                             progress(run, len(log.rows), len(questions))
+
+                    _generate_all(generator, [_request(q, settings.prompt) for q in missing], seed, save,
+                                  chunk=4 * settings.batch_size)  # fmt: skip
     return write_results(out)
+
+
+def _generate_all(
+    generator: Any, requests: list[GenerationRequest], seed: int, save: Any, chunk: int
+) -> None:
+    """Every answer to ``save(index, text)`` as soon as it exists: a server backend streams them; the
+    transformers backend answers ``chunk`` requests (a few batches) per call."""
+    if hasattr(generator, "generate_each"):
+        generator.generate_each(requests, seed, save)
+        return
+    for start in range(0, len(requests), chunk):
+        for offset, text in enumerate(generator.generate(requests[start : start + chunk], seed)):
+            save(start + offset, text)

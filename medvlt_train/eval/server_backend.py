@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,6 @@ class ServerGenerator:
         self._url: str | None = None
         self._model: str | None = None
 
-    #: Requests handed over per call: enough to keep ``concurrency`` busy, few enough to checkpoint often.
-    @property
-    def chunk_size(self) -> int:
-        return 2 * self.concurrency
-
     def __enter__(self) -> ServerGenerator:
         self._url, self._model = self._stack.enter_context(open_backend(self.spec, self.log_dir))
         return self
@@ -54,17 +50,34 @@ class ServerGenerator:
 
     def generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
         """Completions of ``requests`` in order (each with ``temperature=0`` and ``seed``)."""
+        out: list[str] = [""] * len(requests)
+        self.generate_each(requests, seed, lambda index, text: out.__setitem__(index, text))
+        return out
+
+    def generate_each(
+        self, requests: list[GenerationRequest], seed: int, done: Callable[[int, str], None]
+    ) -> None:
+        """Ask for every request at once (``concurrency`` in flight) and call ``done(index, text)`` as each
+        answer arrives, so the caller can save it at once: no batch waits for its slowest answer."""
         if self._url is None:
             raise RuntimeError("ServerGenerator is used outside its `with` block")
-        return asyncio.run(self._generate(requests, seed))
+        asyncio.run(self._generate(requests, seed, done))
 
-    async def _generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
+    async def _generate(
+        self, requests: list[GenerationRequest], seed: int, done: Callable[[int, str], None]
+    ) -> None:
         params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": self.max_new_tokens, "seed": seed}
         async with ChatClient(self._url, self._model, api_key=self.spec.api_key(),
                               concurrency=self.concurrency, timeout=self.timeout) as client:  # fmt: skip
             await client.check()
-            answers = await asyncio.gather(
-                *(client.generate(chat_messages(r.text, list(r.images)), 1, **params) for r in requests)
-            )
-            self.requests += client.requests
-        return [completions[0].text for completions in answers]
+
+            async def one(index: int, request: GenerationRequest) -> None:
+                (completion,) = await client.generate(
+                    chat_messages(request.text, list(request.images)), 1, **params
+                )
+                done(index, completion.text)
+
+            try:
+                await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+            finally:
+                self.requests += client.requests
