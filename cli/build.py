@@ -11,7 +11,7 @@ import click
 from medvlt_cli.hub import PRIVATE, PUSH_TO, push
 
 
-def _source_paths(values: tuple[str, ...]) -> dict[str, str]:
+def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
     paths = {}
     for value in values:
         name, sep, path = value.partition("=")
@@ -84,7 +84,7 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
     from medvlt_data.sources import SourceError
 
     out = out_dir or Path("builds") / split_name
-    paths = _source_paths(source_paths)
+    paths = parse_source_paths(source_paths)
     scoring = {k: v for k, v in scoring.items() if v is not None}
     if demo:
         paths, scoring = _demo_inputs(out, paths, scoring, hard=split_name.endswith("-hard"))

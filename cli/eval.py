@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from medvlt_cli.build import _source_paths
+from medvlt_cli.build import parse_source_paths
 from medvlt_train.eval.questions import BENCHMARK_KEYS
 
 
@@ -22,7 +22,7 @@ def _benchmarks(value: str) -> list[str]:
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--model", help="Model to evaluate: Hub id, folder, or 'tiny'.")
+@click.option("--model", help="Model to evaluate: Hub ID[@revision], folder, or 'tiny'.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -56,9 +56,15 @@ def _benchmarks(value: str) -> list[str]:
     show_default=True,
     help="Runs (seeds seed, seed+1, ...); the tables show their mean.",
 )
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first run.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions of each benchmark.")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Token budget of an answer (the paper: 4096).",
+)
 @click.option(
     "--prompt",
     type=click.Choice(["paper", "default"]),
@@ -119,7 +125,7 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
     try:
         if dataset is None:
             click.echo(f"building the eval split of {','.join(names)} into {out / 'eval-data'}", err=True)
-            dataset = build_eval_split(out / "eval-data", names, _source_paths(source_paths), demo=demo)
+            dataset = build_eval_split(out / "eval-data", names, parse_source_paths(source_paths), demo=demo)
         source = resolve_dataset(dataset)
         results = run_eval(settings, source, progress=_progress())
     except (BackendError, BuildError, HubError, InferenceError, OSError, ValueError) as exc:

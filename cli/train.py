@@ -15,7 +15,7 @@ _RUN_OPTIONS = [
     click.option(
         "--recipe", help="Recipe name (`medvlt train recipes`; 'tiny' = '{sft,rlvr}-tiny') or a YAML path."
     ),
-    click.option("--model", help="Model to train (Hub id, folder, or 'tiny') [recipe's]."),
+    click.option("--model", help="Model to train (Hub ID[@revision], folder, or 'tiny') [recipe's]."),
     click.option("--output", help="Output folder (TRL's output_dir) [recipe's]."),
     click.option("--push-to", metavar="ORG/NAME", help="Push the model folder to this Hub repo, tagged."),
     click.option("--private", is_flag=True, help="Create the Hub repo private (with --push-to)."),

@@ -113,3 +113,16 @@ def test_config_option(tmp_path):
     result = CliRunner().invoke(cli, ["data", "ingest", "--source", "medxpertqa", "--path",
                                       str(corpus["medxpertqa"]), "--config", "XX", "--out", str(tmp_path / "y")])  # fmt: skip
     assert result.exit_code == 1 and "unknown config 'XX'" in result.output
+
+
+def test_command_reference_is_current():
+    """docs/cli.md is every command's --help; regenerate it when a command changes."""
+    from pathlib import Path
+
+    from medvlt_cli.docs import render_reference
+
+    reference = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert reference.read_text() == render_reference(), (
+        "docs/cli.md is stale: run `python -m medvlt_cli.docs > docs/cli.md`"
+    )
+    assert render_reference().count("\n## `medvlt") == 20

@@ -168,9 +168,8 @@ def test_interrupted_eval_resumes_without_regenerating(tmp_path, demo_eval, gold
         if done == 5:
             raise KeyboardInterrupt
 
-    with OpenAIProxy(_server(table)) as first:
-        with pytest.raises(KeyboardInterrupt):
-            run_eval(_settings(out, first), resolve_dataset(demo_eval), progress=stop_after_five)
+    with OpenAIProxy(_server(table)) as first, pytest.raises(KeyboardInterrupt):
+        run_eval(_settings(out, first), resolve_dataset(demo_eval), progress=stop_after_five)
     saved = len(_rows(out, 1))
     assert saved == 5 and first.chat_requests >= saved  # answers still in flight were lost, not saved
     with run_file(out, 1).open("a") as handle:  # a line cut short by the interruption
