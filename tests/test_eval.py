@@ -31,7 +31,7 @@ def _invoke(*args) -> str:
 
 
 def _rows(out: Path, run: int) -> list[dict]:
-    return list(read_generations(run_file(out, run))[0].values())
+    return list(read_generations(run_file(out, run)).values())
 
 
 # ---- the tiny model on the real VQA-RAD test set -------------------------------------------------

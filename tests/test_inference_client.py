@@ -132,11 +132,29 @@ def test_the_checkpoint_resumes_without_asking_again(tmp_path):
         results = _run(score(3, ["q1", "q2"]))
     assert [len(r) for r in results] == [3, 3]
     assert [p.get("n", 1) for p in proxy.forwarded] == [3, 1, 3]  # q1 first run; q1's lost one; q2
-    lines = [
-        json.loads(line)
-        for line in log_path.read_text().splitlines()[:2] + log_path.read_text().splitlines()[3:]
-    ]
-    assert all(entry["key"] in ("q1", "q2") for entry in lines)
+    # the cut line is gone from the file: every line is whole JSON, and a third run reads them all
+    lines = [json.loads(line) for line in log_path.read_text().split("\n")[:-1]]
+    assert [entry["key"] for entry in lines] == ["q1"] * 3 + ["q2"] * 3
+
+
+def test_a_checkpoint_interrupted_twice_still_resumes(tmp_path):
+    from medvlt_data.inference.client import Completion
+
+    path = tmp_path / "r.jsonl"
+    log = RolloutLog(path)
+    log.add("a", Completion("x"))
+    log.close()
+    for key in ("b", "c"):  # each run is cut in the middle of a line, then resumed
+        with path.open("a") as handle:
+            handle.write(f'{{"key": "{key}", "te')
+        log = RolloutLog(path)
+        log.add(key, Completion(key.upper()))
+        log.close()
+    assert {k: [c.text for c in v] for k, v in RolloutLog(path).done.items()} == {
+        "a": ["x"],
+        "b": ["B"],
+        "c": ["C"],
+    }
 
 
 def test_images_go_first_as_data_uris():

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medvlt_data.checkpoint import JsonLinesCheckpoint
 from medvlt_data.inference.client import ChatClient, Completion
 
 
@@ -24,39 +25,24 @@ def settings_key(**settings: Any) -> str:
 
 
 class RolloutLog:
-    """Finished completions by key, read back from ``path`` and appended to it as they arrive."""
+    """Finished completions by key, read back from ``path`` and appended to it as they arrive (a
+    :class:`~medvlt_data.checkpoint.JsonLinesCheckpoint`)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._checkpoint = JsonLinesCheckpoint(path)
+        self.path = self._checkpoint.path
         self.done: dict[str, list[Completion]] = {}
-        if self.path.exists():
-            # JSON Lines end at "\n" only: str.splitlines would also cut at U+2028, U+0085 or \x1c,
-            # which a model's text may hold and json.dumps(ensure_ascii=False) leaves as they are
-            lines = [line for line in self.path.read_text(encoding="utf-8").split("\n") if line]
-            for number, line in enumerate(lines, start=1):
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    if number == len(lines):  # a line cut short by an interruption: asked again
-                        continue
-                    raise ValueError(
-                        f"{self.path}:{number}: not a JSON line; delete the file to start over"
-                    ) from None
-                self.done.setdefault(entry["key"], []).append(
-                    Completion(entry["text"], entry.get("reasoning", ""), entry.get("finish_reason"))
-                )
-        self._handle = self.path.open("a", encoding="utf-8")
-        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
-            self._handle.write("\n")  # end the cut line so the next entry starts on its own
+        for entry in self._checkpoint.entries:
+            self.done.setdefault(entry["key"], []).append(
+                Completion(entry["text"], entry.get("reasoning", ""), entry.get("finish_reason"))
+            )
 
     def add(self, key: str, completion: Completion) -> None:
         self.done.setdefault(key, []).append(completion)
-        self._handle.write(json.dumps({"key": key, **completion.as_dict()}, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        self._checkpoint.add({"key": key, **completion.as_dict()})
 
     def close(self) -> None:
-        self._handle.close()
+        self._checkpoint.close()
 
 
 async def complete_k(

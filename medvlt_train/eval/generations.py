@@ -9,10 +9,10 @@ cut short by the interruption is ignored (and asked for again).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from medvlt_data.checkpoint import JsonLinesCheckpoint, json_line, read_json_lines
 from medvlt_data.verify import grade, lenient_letter
 from medvlt_train.eval.questions import Question
 
@@ -40,52 +40,28 @@ def regrade_row(row: dict[str, Any]) -> dict[str, Any]:
             "lenient_letter": lenient_letter(row["completion"], row["options"])}  # fmt: skip
 
 
-def read_generations(path: Path) -> tuple[dict[str, dict[str, Any]], bool]:
-    """(rows by question id, whether a torn last line was found) of a run file; ({}, False) if absent.
-    Lines are split at ``\\n`` only: completions may hold other line separators."""
-    if not path.exists():
-        return {}, False
-    text = path.read_text(encoding="utf-8")
-    complete = text if text.endswith("\n") or not text else text[: text.rfind("\n") + 1]
-    rows: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(complete.split("\n")[:-1], 1):
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path}, line {number}: not a JSON generation line: {exc}") from exc
-        rows[row["id"]] = row
-    return rows, complete != text
+def read_generations(path: Path) -> dict[str, dict[str, Any]]:
+    """The rows of a run file by question id (a torn last line ignored); {} when it is absent."""
+    return {row["id"]: row for row in read_json_lines(path)[0]}
 
 
 def write_generations(path: Path, rows: list[dict[str, Any]]) -> None:
     """Replace a run file with ``rows`` (written to a temporary file first, then renamed)."""
     tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(_line(row) for row in rows), encoding="utf-8")
+    tmp.write_text("".join(json_line(row) for row in rows), encoding="utf-8")
     tmp.replace(path)
 
 
-def _line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-class GenerationLog:
+class GenerationLog(JsonLinesCheckpoint):
     """The graded lines of one run: ``rows`` by question id, read back on open, appended as they come."""
 
     def __init__(self, path: Path):
-        self.path = path
-        self.rows, torn = read_generations(path)
-        if torn:  # drop the torn tail so appends start on a fresh line
-            write_generations(path, list(self.rows.values()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a", encoding="utf-8")
+        super().__init__(path)
+        self.rows = {row["id"]: row for row in self.entries}
 
     def add(self, row: dict[str, Any]) -> None:
-        self._handle.write(_line(row))
-        self._handle.flush()
+        super().add(row)
         self.rows[row["id"]] = row
-
-    def close(self) -> None:
-        self._handle.close()
 
     def __enter__(self) -> GenerationLog:
         return self

@@ -41,7 +41,7 @@ def _runs(out: Path, config: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
     expected = config["questions"]
     runs = []
     for run in range(1, len(config["seeds"]) + 1):
-        rows, _ = read_generations(run_file(out, run))
+        rows = read_generations(run_file(out, run))
         counts = {b: sum(1 for r in rows.values() if r["benchmark"] == b) for b in expected}
         if counts != expected:
             missing = {b: expected[b] - counts[b] for b in expected if counts[b] != expected[b]}

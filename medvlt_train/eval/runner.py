@@ -19,7 +19,7 @@ from typing import Any
 
 from medvlt_data.verify import build_prompt
 from medvlt_train.data import DatasetSource
-from medvlt_train.eval.generations import GenerationLog, graded_row, read_generations, run_file
+from medvlt_train.eval.generations import GenerationLog, graded_row, run_file
 from medvlt_train.eval.questions import BENCHMARK_KEYS, Question, load_questions
 from medvlt_train.eval.report import CONFIG_FILE, write_results
 from medvlt_train.eval.transformers_backend import GenerationRequest
@@ -119,28 +119,28 @@ def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None
     out = Path(settings.out)
     questions = load_questions(source, settings.benchmarks, settings.limit)
     config = _settle_config(out, _config(settings, source, questions))
-    todo = {
-        run: [q for q in questions if q.id not in read_generations(run_file(out, run))[0]]
-        for run in range(1, len(config["seeds"]) + 1)
-    }
-    if any(todo.values()):
-        with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        logs = {
+            run: stack.enter_context(GenerationLog(run_file(out, run)))
+            for run in range(1, len(config["seeds"]) + 1)
+        }
+        todo = {run: [q for q in questions if q.id not in log.rows] for run, log in logs.items()}
+        if any(todo.values()):
             generator = _generator(settings)
             if hasattr(generator, "__enter__"):
                 stack.enter_context(generator)
             else:
                 stack.callback(generator.close)
             for run, missing in todo.items():
-                seed = config["seeds"][run - 1]
-                with GenerationLog(run_file(out, run)) as log:
+                seed, log = config["seeds"][run - 1], logs[run]
 
-                    def save(index: int, text: str, run=run, seed=seed, log=log, missing=missing) -> None:
-                        log.add(graded_row(missing[index], run, seed, text))
-                        if progress is not None:
-                            progress(run, len(log.rows), len(questions))
+                def save(index: int, text: str, run=run, seed=seed, log=log, missing=missing) -> None:
+                    log.add(graded_row(missing[index], run, seed, text))
+                    if progress is not None:
+                        progress(run, len(log.rows), len(questions))
 
-                    _generate_all(generator, [_request(q, settings.prompt) for q in missing], seed, save,
-                                  chunk=4 * settings.batch_size)  # fmt: skip
+                _generate_all(generator, [_request(q, settings.prompt) for q in missing], seed, save,
+                              chunk=4 * settings.batch_size)  # fmt: skip
     return write_results(out)
 
 
