@@ -32,13 +32,13 @@ the paper's column order (:data:`BENCHMARKS`) and go into the card's ``model-ind
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hub_cards.rendering import PLOT_STYLE, png_bytes, template
+from medvlt_data.hub import is_repo_id
 
 __all__ = [
     "BENCHMARKS",
@@ -77,7 +77,6 @@ _BASE_LICENSES: dict[str, dict[str, str]] = {
         "license_link": "https://huggingface.co/Qwen/Qwen2.5-VL-72B-Instruct/blob/main/LICENSE",
     },
 }
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _REQUIRED = (
     "kind",
     "recipe",
@@ -135,7 +134,7 @@ def front_matter(run: dict, eval_results: dict[str, dict] | None = None) -> dict
     base = run["base_model"].split("@")[0]  # the Hub's base_model names a repository, not a revision
     dataset = run["dataset"]
     meta: dict[str, Any] = dict(_BASE_LICENSES.get(base, {"license": "other"}))
-    if _HUB_ID.match(base) and not base.startswith(("/", ".")):
+    if is_repo_id(base):
         meta["base_model"] = base
     if dataset.get("repo_id"):
         meta["datasets"] = [dataset["repo_id"]]

@@ -31,6 +31,7 @@ __all__ = [
     "PushResult",
     "Snapshot",
     "download",
+    "is_repo_id",
     "push_folder",
     "scrub_token",
     "split_revision",
@@ -40,7 +41,8 @@ __all__ = [
 DEFAULT_IGNORE = (".work/**", ".*", "**/.*", "checkpoint-*/**")
 #: Attempts of each Hub call and the first wait between them (doubling).
 ATTEMPTS, BACKOFF = 5, 1.0
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_REVISION = re.compile(r"[\w./-]+")
 _T = TypeVar("_T")
 
 
@@ -79,14 +81,23 @@ def scrub_token(text: str) -> str:
     return text.replace(token, "***") if token else text
 
 
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` is a Hub repository id ``ORG/NAME`` (no revision).
+
+    >>> is_repo_id("Qwen/Qwen2.5-VL-3B-Instruct"), is_repo_id("runs/rlvr-3b/"), is_repo_id("tiny")
+    (True, False, False)
+    """
+    return _REPO_ID.fullmatch(text) is not None
+
+
 def split_revision(spec: str) -> tuple[str, str | None]:
     """``"ORG/NAME@rev"`` -> ``("ORG/NAME", "rev")``; a spec that is not a Hub id raises ``HubError``.
 
     >>> split_revision("UCSC-VLAA/MedVLThinker-pmc_vqa@v1.0"), split_revision("org/name")
     (('UCSC-VLAA/MedVLThinker-pmc_vqa', 'v1.0'), ('org/name', None))
     """
-    repo_id, _, revision = spec.partition("@")
-    if not _HUB_ID.match(repo_id):
+    repo_id, at, revision = spec.partition("@")
+    if not is_repo_id(repo_id) or (at and _REVISION.fullmatch(revision) is None):
         raise HubError(f"{spec!r} is not a Hub id ORG/NAME[@revision]")
     return repo_id, revision or None
 

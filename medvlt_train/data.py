@@ -37,7 +37,6 @@ What TRL 1.16 expects (read from ``trl/trainer/sft_trainer.py``, ``grpo_trainer.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,6 @@ __all__ = [
 
 #: Files fetched from a Hub dataset repository.
 HUB_PATTERNS = ["data/*", "*.parquet", "stats.json", "README.md"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 class DatasetLoadError(OSError):
@@ -156,12 +154,14 @@ def load_records(dataset: str | Path | DatasetSource, split: str | None = None) 
 
 def _download(dataset: str):
     """The Hub snapshot of ``ORG/NAME[@revision]`` (a ``DatasetLoadError`` naming it otherwise)."""
-    from medvlt_data.hub import HubError, download
+    from medvlt_data.hub import HubError, download, split_revision
 
-    if not _HUB_ID.match(dataset):
+    try:
+        split_revision(dataset)
+    except HubError:
         raise DatasetLoadError(
             f"dataset {dataset!r} is neither a local path nor a Hub id ORG/NAME[@revision]"
-        )
+        ) from None
     try:
         return download(dataset, "dataset", allow_patterns=HUB_PATTERNS)
     except HubError as exc:

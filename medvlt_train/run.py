@@ -37,12 +37,12 @@ _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json", "generation_config.
 
 def check_push_target(settings: dict[str, Any]) -> None:
     """Fail before training, not after it, when ``push_to`` is not a repo id or no Hub token is set."""
-    import re
+    from medvlt_data.hub import is_repo_id
 
     target = settings.get("push_to")
     if not target:
         return
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", str(target)):
+    if not is_repo_id(str(target)):
         raise ValueError(f"push_to {target!r} is not a Hub repo id ORG/NAME")
     from huggingface_hub import get_token
 
