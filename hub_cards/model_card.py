@@ -31,7 +31,9 @@ the paper's column order (:data:`BENCHMARKS`) and go into the card's ``model-ind
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from medvlt_data.hub import is_repo_id
 __all__ = [
     "BENCHMARKS",
     "RUN_FILE",
+    "benchmark_hub_ids",
     "front_matter",
     "plot_training_curves",
     "read_eval_results",
@@ -52,15 +55,23 @@ __all__ = [
 
 RUN_FILE = "medvlt_run.json"
 
-#: The six benchmarks in the paper's table order: key -> (column title, Hub dataset id).
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "pmc_vqa": ("PMC", "RadGenome/PMC-VQA"),
-    "mmmu_medical": ("MMMU", "MMMU/MMMU"),
-    "medxpertqa_mm": ("MedX-M", "TsinghuaC3I/MedXpertQA"),
-    "pathvqa": ("PathVQA", "flaviagiammarino/path-vqa"),
-    "slake": ("SLAKE", "BoKelvin/SLAKE"),
-    "vqa_rad": ("VQA-Rad", "flaviagiammarino/vqa-rad"),
+#: The six benchmarks in the paper's table order: key -> column title.
+BENCHMARKS: dict[str, str] = {
+    "pmc_vqa": "PMC",
+    "mmmu_medical": "MMMU",
+    "medxpertqa_mm": "MedX-M",
+    "pathvqa": "PathVQA",
+    "slake": "SLAKE",
+    "vqa_rad": "VQA-Rad",
 }
+
+
+@functools.cache
+def benchmark_hub_ids() -> dict[str, str]:
+    """The Hub dataset each benchmark's questions come from, as the ``eval`` recipe names it."""
+    text = files("medvlt_data").joinpath("recipes", "eval.yaml").read_text(encoding="utf-8")
+    return {entry["benchmark"]: entry["hub"] for entry in yaml.safe_load(text)["sources"]}
+
 
 #: Hub license metadata of the base models the packaged recipes train.
 _BASE_LICENSES: dict[str, dict[str, str]] = {
@@ -120,7 +131,8 @@ def read_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
 def _ordered(benchmarks: dict[str, dict]) -> list[tuple[str, str, str, dict]]:
     """(key, title, Hub id, result) in the paper's order, then any other benchmark by name."""
     keys = [k for k in BENCHMARKS if k in benchmarks] + sorted(set(benchmarks) - set(BENCHMARKS))
-    return [(k, *BENCHMARKS.get(k, (k, k)), benchmarks[k]) for k in keys]
+    hub_ids = benchmark_hub_ids()
+    return [(k, BENCHMARKS.get(k, k), hub_ids.get(k, k), benchmarks[k]) for k in keys]
 
 
 def _model_name(run: dict) -> str:

@@ -11,12 +11,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_cards.model_card import BENCHMARKS
 from medvlt_train.data import DatasetSource, load_records
 
 __all__ = ["BENCHMARK_KEYS", "Question", "build_eval_split", "load_questions"]
 
 #: The benchmarks in the paper's column order (PMC, MMMU, MedX-M, PathVQA, SLAKE, VQA-Rad).
-BENCHMARK_KEYS = ("pmc_vqa", "mmmu_medical", "medxpertqa_mm", "pathvqa", "slake", "vqa_rad")
+BENCHMARK_KEYS = tuple(BENCHMARKS)
 
 
 @dataclass(frozen=True)

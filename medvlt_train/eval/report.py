@@ -93,7 +93,7 @@ def _cell(result: dict[str, Any] | None, key: str) -> str:
 def markdown_table(rows: list[tuple[str, dict[str, Any]]], lenient: bool = True) -> str:
     """The paper's table: one line per (label, results), columns PMC .. VQA-Rad and Avg (strict; with
     ``lenient`` a second line per model with the lenient regrade)."""
-    titles = [title for title, _ in BENCHMARKS.values()]
+    titles = list(BENCHMARKS.values())
     lines = ["| model | " + " | ".join(titles) + " | Avg |", "| --- |" + " ---: |" * (len(titles) + 1)]
     for label, results in rows:
         graders = [("accuracy", "average", "")] + ([("accuracy_lenient", "average_lenient", " (lenient)")]
@@ -109,7 +109,7 @@ def _details(results: dict[str, Any]) -> str:
              "| --- | ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
     for key, r in results["benchmarks"].items():
         runs = ", ".join(f"{v:.2f}" for v in r["runs"])
-        lines.append(f"| {BENCHMARKS[key][0]} | {r['n']:,} | {r['accuracy']:.2f} ± {r['std']:.2f} | {runs} | "
+        lines.append(f"| {BENCHMARKS[key]} | {r['n']:,} | {r['accuracy']:.2f} ± {r['std']:.2f} | {runs} | "
                      f"{r['accuracy_lenient']:.2f} ± {r['std_lenient']:.2f} | {r['format_rate']:.1f}% |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -168,7 +168,7 @@ def plot_comparison(labels: list[str], results: list[dict[str, Any]]) -> bytes:
 
     from hub_cards.rendering import PLOT_STYLE, png_bytes
 
-    columns = [title for title, _ in BENCHMARKS.values()] + ["Avg"]
+    columns = [*BENCHMARKS.values(), "Avg"]
     width = 0.8 / len(results)
     with matplotlib.rc_context(PLOT_STYLE):
         fig = Figure(layout="constrained", figsize=(1.3 * len(columns) + 1.5, 3.8))
