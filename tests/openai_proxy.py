@@ -9,11 +9,13 @@ also be a callable ``payload -> response dict``: a scripted server with no model
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -113,3 +115,25 @@ def scripted(answer: Callable[[dict[str, Any], int], str]) -> Callable[[dict[str
         return {"object": "chat.completion", "choices": choices}
 
     return respond
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a chat request built with medvlt's prompt asks: the question and options as the prompt
+    states them, and the images of the user turn (decoded from their data URIs)."""
+
+    question: str
+    options: dict[str, str]
+    images: list[bytes]
+
+
+def asked(payload: dict[str, Any]) -> Asked:
+    content = payload["messages"][0]["content"]
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    text = next(p["text"] for p in parts if p["type"] == "text")
+    question = text[text.index("Question: ") + 10 : text.index("\n\nOptions:")]
+    options = dict(line.split(". ", 1) for line in text.split("\n\nOptions:\n\n", 1)[1].split("\n\n"))
+    images = [
+        base64.b64decode(p["image_url"]["url"].split(",", 1)[1]) for p in parts if p["type"] == "image_url"
+    ]
+    return Asked(question, options, images)

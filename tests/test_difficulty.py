@@ -18,7 +18,7 @@ from medvlt_data.pipeline.build import BuildError, run_build
 from medvlt_data.recipes import BuildContext, make_plan
 from medvlt_data.verify import grade_strict
 from tests.fake_vllm import install_fake_vllm
-from tests.openai_proxy import OpenAIProxy, scripted
+from tests.openai_proxy import OpenAIProxy, asked, scripted
 
 K = 3
 
@@ -146,8 +146,7 @@ def test_a_server_that_is_down_stops_the_build_naming_it(tmp_path, corpus):
 
 
 def _question(payload: dict) -> str:
-    prompt = payload["messages"][0]["content"]
-    return " ".join(prompt[prompt.index("Question: ") + 10 : prompt.index("\n\nOptions:")].split())
+    return " ".join(asked(payload).question.split())
 
 
 def _correct_times(question: str) -> int:

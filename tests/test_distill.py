@@ -14,7 +14,7 @@ from medvlt_cli.main import cli
 from medvlt_data.demo import write_demo_corpus
 from medvlt_data.pipeline.build import run_build
 from medvlt_data.recipes import BuildContext, make_plan
-from tests.openai_proxy import OpenAIProxy, scripted
+from tests.openai_proxy import OpenAIProxy, asked, scripted
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,7 @@ def build(tmp_path_factory):
 
 
 def _question(payload: dict) -> str:
-    prompt = payload["messages"][0]["content"]
-    return " ".join(prompt[prompt.index("Question: ") + 10 : prompt.index("\n\nOptions:")].split())
+    return " ".join(asked(payload).question.split())
 
 
 def test_the_first_correct_sample_gives_the_trace(tmp_path, build):

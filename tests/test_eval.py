@@ -4,7 +4,6 @@ runs, strict vs lenient), regrading, resuming, refusing mixed settings, and comp
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import statistics
@@ -21,7 +20,7 @@ from medvlt_train.eval.report import regrade
 from medvlt_train.eval.runner import EvalSettings, run_eval
 from tests.conftest import realdata
 from tests.fake_vllm import install_fake_vllm
-from tests.openai_proxy import OpenAIProxy, scripted
+from tests.openai_proxy import OpenAIProxy, asked, scripted
 
 
 def _invoke(*args) -> str:
@@ -92,15 +91,10 @@ def _answer_text(kind: str, label: str, options: dict) -> str:
 
 def _server(gold: dict[str, str]):
     def answer(payload: dict, i: int) -> str:
-        content = payload["messages"][0]["content"]
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        text = next(p["text"] for p in parts if p["type"] == "text")
-        image = next((p["image_url"]["url"] for p in parts if p["type"] == "image_url"), None)
-        question = text[text.index("Question: ") + 10 : text.index("\n\nOptions:")]
-        options = dict(line.split(". ", 1) for line in text.split("\n\nOptions:\n\n", 1)[1].split("\n\n"))
-        key = _key(question, options, base64.b64decode(image.split(",", 1)[1]) if image else None)
+        prompt = asked(payload)
+        key = _key(prompt.question, prompt.options, prompt.images[0] if prompt.images else None)
         assert payload["temperature"] == 0.0 and payload["max_tokens"] == 64  # greedy, the token budget
-        return _answer_text(_verdict(key, payload["seed"]), gold[key], options)
+        return _answer_text(_verdict(key, payload["seed"]), gold[key], prompt.options)
 
     return scripted(answer)
 

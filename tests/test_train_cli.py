@@ -5,7 +5,6 @@ dataset version; `--num-processes 2` runs two DDP processes; `medvlt train card`
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -21,7 +20,7 @@ from click.testing import CliRunner
 from medvlt_cli.main import cli
 from medvlt_train import rewards
 from tests import hub_server
-from tests.openai_proxy import OpenAIProxy, scripted
+from tests.openai_proxy import OpenAIProxy, asked, scripted
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -56,12 +55,8 @@ def _distill(build: Path, out: Path) -> None:
     wrong_on = min(gold)
 
     def teacher(payload: dict, i: int) -> str:
-        content = payload["messages"][0]["content"]
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        text = next(p["text"] for p in parts if p["type"] == "text")
-        image = next((p["image_url"]["url"] for p in parts if p["type"] == "image_url"), None)
-        key = _key(text[text.index("Question: ") + 10 : text.index("\n\nOptions:")],
-                   base64.b64decode(image.split(",", 1)[1]) if image else None)  # fmt: skip
+        prompt = asked(payload)
+        key = _key(prompt.question, prompt.images[0] if prompt.images else None)
         letter = gold[key] if key != wrong_on else "Z"
         return f"<think>The findings fit option {letter}.</think>\n<answer>{letter}</answer>"
 
