@@ -35,6 +35,7 @@ __all__ = [
     "push_folder",
     "scrub_token",
     "split_revision",
+    "update_from_file",
 ]
 
 #: Never uploaded: work folders, hidden files, intermediate training checkpoints.
@@ -178,6 +179,14 @@ def push_folder(
     return PushResult(repo_id, repo_type, tag, info.oid, created=True)
 
 
+def update_from_file(digest: Any, path: Path) -> Any:
+    """``digest`` updated with the bytes of ``path``, read 1 MiB at a time (weights can be many GB)."""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
 def _local_files(folder: Path, ignore_patterns: Sequence[str]) -> dict[str, Path]:
     from huggingface_hub.utils import filter_repo_objects
 
@@ -204,10 +213,7 @@ def _differences(api: Any, folder: Path, repo_id: str, repo_type: str, commit: s
             digest, expected = hashlib.sha256(), lfs.sha256
         else:  # regular files: git's blob id, sha1 of "blob {size}\0" + content
             digest, expected = hashlib.sha1(b"blob %d\0" % local[path].stat().st_size), remote[path].blob_id
-        with local[path].open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != expected:
+        if update_from_file(digest, local[path]).hexdigest() != expected:
             differ.append(path)
     return differ
 

@@ -114,20 +114,24 @@ def shard_split(file: Path) -> str:
     return file.name.split("-", 1)[0] if "-" in file.name else file.stem
 
 
+def iter_rows(files: Iterable[Path]) -> Iterator[tuple[Path, dict]]:
+    """(file, row as a dict) for every row of ``files`` in order, streamed 512 rows at a time."""
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=512):
+            for row in batch.to_pylist():
+                yield file, row
+
+
 def read_any_records(files: list[Path]) -> Iterator[Record]:
     """Records of shards in medvlt's layout or in MedVLThinker's released one (no ``source`` column;
     read with :func:`~medvlt_data.schema.from_medvlthinker`, the split taken from the shard name)."""
     from medvlt_data.schema import from_medvlthinker
 
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=512):
-            for row in batch.to_pylist():
-                yield from_row(row) if "source" in row else from_medvlthinker(row, split=shard_split(file))
+    for file, row in iter_rows(files):
+        yield from_row(row) if "source" in row else from_medvlthinker(row, split=shard_split(file))
 
 
 def read_records(path: str | Path) -> Iterator[Record]:
     """Yield the records stored under ``path`` (see :func:`parquet_files`)."""
-    for file in parquet_files(path):
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=512):
-            for row in batch.to_pylist():
-                yield from_row(row)
+    for _, row in iter_rows(parquet_files(path)):
+        yield from_row(row)

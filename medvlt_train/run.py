@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hub_cards.model_card import RUN_FILE, write_model_card
+from medvlt_data.hub import update_from_file
 from medvlt_train.data import DatasetSource
 
 __all__ = [
@@ -75,9 +76,7 @@ def weights_sha256(folder: str | Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        update_from_file(digest, path)
     return digest.hexdigest()
 
 

@@ -370,11 +370,11 @@ def _modality(plan: BuildPlan) -> str:
 def content_hash(files: list[Path]) -> str:
     """The content hash of a dataset: sha256 over :func:`row_digest` of every row of ``files``, in order
     (a build's ``data/*.parquet`` sorted by name, which is the order finalize writes them in)."""
+    from medvlt_data.parquet_io import iter_rows
+
     digest = hashlib.sha256()
-    for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=512):
-            for row in batch.to_pylist():
-                digest.update(row_digest(row))
+    for _, row in iter_rows(files):
+        digest.update(row_digest(row))
     return digest.hexdigest()
 
 
