@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from medvlt_cli.hub import PRIVATE, PUSH_TO
+
 _RUN_OPTIONS = [
     click.option(
         "--dataset", required=True, help="A medvlt build folder, a Parquet file, or a Hub ID[@revision]."
@@ -17,8 +19,8 @@ _RUN_OPTIONS = [
     ),
     click.option("--model", help="Model to train (Hub ID[@revision], folder, or 'tiny') [recipe's]."),
     click.option("--output", help="Output folder (TRL's output_dir) [recipe's]."),
-    click.option("--push-to", metavar="ORG/NAME", help="Push the model folder to this Hub repo, tagged."),
-    click.option("--private", is_flag=True, help="Create the Hub repo private (with --push-to)."),
+    PUSH_TO,
+    PRIVATE,
     click.option(
         "--eval-results",
         type=click.Path(exists=True, dir_okay=False),
