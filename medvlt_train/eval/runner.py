@@ -126,11 +126,7 @@ def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None
         }
         todo = {run: [q for q in questions if q.id not in log.rows] for run, log in logs.items()}
         if any(todo.values()):
-            generator = _generator(settings)
-            if hasattr(generator, "__enter__"):
-                stack.enter_context(generator)
-            else:
-                stack.callback(generator.close)
+            generator = stack.enter_context(_generator(settings))
             for run, missing in todo.items():
                 seed, log = config["seeds"][run - 1], logs[run]
 

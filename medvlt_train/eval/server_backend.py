@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from medvlt_data.inference.backends import BackendSpec, open_backend
 from medvlt_data.inference.client import ChatClient
@@ -22,13 +21,13 @@ __all__ = ["ServerGenerator"]
 
 
 class ServerGenerator:
-    """``generate(requests, seed)`` through a server; a context manager (it may start the server)."""
+    """``generate_each(requests, seed, done)`` through a server; a context manager (it may start the
+    server)."""
 
     def __init__(self, spec: BackendSpec, *, max_new_tokens: int = 4096, concurrency: int = 64,
                  log_dir: str | Path | None = None, timeout: float = 1800.0):  # fmt: skip
         self.spec, self.max_new_tokens, self.concurrency = spec, max_new_tokens, concurrency
-        self.name, self.log_dir, self.timeout = spec.kind, log_dir, timeout
-        self.requests = 0
+        self.log_dir, self.timeout = log_dir, timeout
         self._stack = contextlib.ExitStack()
         self._url: str | None = None
         self._model: str | None = None
@@ -39,20 +38,6 @@ class ServerGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-
-    def describe(self) -> dict[str, Any]:
-        facts = {"backend": self.spec.kind, "model": self.spec.model, "concurrency": self.concurrency}
-        if self.spec.kind == "endpoint":
-            facts["endpoint"] = self.spec.endpoint
-        if self.spec.kind == "vllm":
-            facts["tensor_parallel"] = self.spec.tensor_parallel
-        return facts
-
-    def generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
-        """Completions of ``requests`` in order (each with ``temperature=0`` and ``seed``)."""
-        out: list[str] = [""] * len(requests)
-        self.generate_each(requests, seed, lambda index, text: out.__setitem__(index, text))
-        return out
 
     def generate_each(
         self, requests: list[GenerationRequest], seed: int, done: Callable[[int, str], None]
@@ -77,7 +62,4 @@ class ServerGenerator:
                 )
                 done(index, completion.text)
 
-            try:
-                await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
-            finally:
-                self.requests += client.requests
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))

@@ -155,6 +155,12 @@ class TransformersGenerator:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
+    def __enter__(self) -> TransformersGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def describe(self) -> dict[str, Any]:
         """What produced the generations, for the run's metadata."""
         return {
