@@ -34,6 +34,8 @@ the data, its intended use and a medical disclaimer.
     distillation     dict | None  {"teacher", "backend", "n", "temperature", "max_tokens",
                            "questions", "with_trace", "without_trace"} and optionally "note"
     recipe           dict  flat recipe parameters, shown as YAML
+    benchmark_counts list[dict] | None  optional, eval builds: per benchmark {"benchmark", "paper",
+                           "kept", "difference", "drops" (reason -> count), "note"}
     features         list[str]  column names of the records
     created          str   optional ISO date of the build
     repo_id          str   optional Hub id "ORG/NAME" used in the loading example
@@ -256,7 +258,11 @@ def _render(stats: dict, images: dict[str, str]) -> str:
         for step, reasons in stats["drops"].items()
         for reason, count in reasons.items()
     ]
-    decontamination = [{"name": b, "count": c} for b, c in (stats.get("decontamination") or {}).items()]
+    removed = stats.get("decontamination") or {}
+    recipe = stats.get("recipe") or {}
+    indexed = recipe.get("decontamination_reference") or {}  # benchmark -> questions indexed
+    names = list(dict.fromkeys([*(recipe.get("decontaminate_against") or []), *removed]))
+    decontamination = [{"name": b, "count": removed.get(b, 0), "indexed": indexed.get(b)} for b in names]
     pass_counts = sorted((int(v), int(c)) for v, c in (stats.get("pass_counts") or {}).items())
     total = stats["num_records"]
     splits = [
@@ -285,6 +291,7 @@ def _render(stats: dict, images: dict[str, str]) -> str:
         drops=drops,
         decontamination=decontamination,
         decontamination_total=sum(b["count"] for b in decontamination),
+        decontamination_method=recipe.get("decontamination_method"),
         difficulty=stats.get("difficulty"),
         distillation=stats.get("distillation"),
         pass_counts=[{"value": v, "count": c} for v, c in pass_counts],
@@ -294,7 +301,20 @@ def _render(stats: dict, images: dict[str, str]) -> str:
         data_files_repr=json.dumps(data_files),
         repo_id=stats.get("repo_id") or f"ORG/{stats['name']}",
         images=images,
+        benchmark_counts=_benchmark_counts(stats),
     )
+
+
+def _benchmark_counts(stats: dict) -> list[dict] | None:
+    """An eval build's per-benchmark counts against the paper's, with the drops as one text cell."""
+    rows = stats.get("benchmark_counts")
+    if not rows:
+        return None
+    shown = []
+    for row in rows:
+        drops = ", ".join(f"{reason} {count:,}" for reason, count in row["drops"].items()) or "-"
+        shown.append({**row, "drops_text": drops, "difference_text": f"{row['difference']:+,}"})
+    return shown
 
 
 def render_dataset_card(stats: dict, embed_images: bool = True) -> str:

@@ -11,6 +11,9 @@ import pytest
 from PIL import Image
 
 from medvlt_data.sources import Rejected, SourceError, get_source
+from tests import hub_server
+
+hub = hub_server.hub  # the loopback Hub fixture
 
 
 def _png(color=(10, 120, 200)) -> bytes:
@@ -109,7 +112,9 @@ def test_hub_json_copy_with_image_paths(tmp_path):
 
 def test_hub_missing_columns_is_a_source_error(hub_repo):
     repo = hub_repo({"train": [{"question": "Q?", "answer": "A"}]})
-    with pytest.raises(SourceError, match=r"lacks column.*qtext"):
+    with pytest.raises(
+        SourceError, match=r"lacks column.*qtext.*expected id, subject_name, topic_name, data"
+    ):
         list(get_source("headqa").read(hub=str(repo)))
 
 
@@ -232,3 +237,74 @@ def test_demo_corpus(tmp_path):
     assert len(pictured) == 1 and pictured[0].images[0][:4] == b"\x89PNG"
     insulin = next(r for r in records if r.question == "Which organ secretes insulin?")
     assert (insulin.answer_label, insulin.answer) == ("B", "Pancreas")
+
+
+def test_openlifescienceai_layout_through_the_loopback_hub(tmp_path, hub):
+    """The real layout of openlifescienceai/headqa (tests/text_hub_layouts.py: write_headqa), read
+    through the unmodified ``datasets`` client from the loopback Hub, as m1 reads it (headqa.py:21-23)."""
+    from tests.text_hub_layouts import headqa_row, upload, write_headqa
+
+    four = {"A": "Internal mitochondrial", "B": "External mitochondrial", "C": "Plasma.", "D": "Lysosomal"}
+    five = {"A": "Aorta", "B": "Trachea", "C": "Esophagus", "D": "Thymus", "E": "Heart"}
+    train = [
+        headqa_row(1, "The cardiolipin phospholipid is abundant in the membrane:", four, "A"),
+        headqa_row(2, "Which structure lies behind the trachea?", five, "C"),
+        headqa_row(3, "Which answer is stated wrongly?", four, "B", answer="Plasma."),
+        headqa_row(4, "Which letter is out of range?", four, "F"),
+        {"id": 5, "subject_name": "biology", "topic_name": None,
+         "data": {"Question": "No options?", "Options": {"A": None, "B": " "}, "Correct Option": "A",
+                  "Correct Answer": ""}},
+    ]  # fmt: skip
+    test = [
+        headqa_row(7, "Which vitamin is needed for clotting?", {"A": "K", "B": "C", "C": "D", "D": "A"}, "A")
+    ]
+    validation = [headqa_row(9, "Which organ makes bile?", {"A": "Spleen", "B": "Liver", "C": "Colon", "D": "Lung"},
+                             "B", subject="nursing")]  # fmt: skip
+    upload(write_headqa(tmp_path / "headqa", {"train": train, "validation": validation, "test": test}),
+           "openlifescienceai/headqa")  # fmt: skip
+
+    items = list(get_source("headqa").read(hub="openlifescienceai/headqa", split="train"))
+    records, rejected = _split(items)
+    assert len(items) == 5
+    assert [(r.source_id, r.split, r.answer_label, r.answer) for r in records] == [
+        ("1", "train", "A", "Internal mitochondrial"),
+        ("2", "train", "C", "Esophagus"),
+    ]
+    first, second = records
+    assert (
+        first.options == four
+        and first.question == "The cardiolipin phospholipid is abundant in the membrane:"
+    )
+    # four-option rows beside five-option ones: the JSON builder gives them E = null, which is left out
+    assert list(first.options) == ["A", "B", "C", "D"] and second.options == five
+    assert first.meta["subject_name"] == "medicine" and first.images == [] and first.license == "MIT"
+    assert [(r.ref, r.reason) for r in rejected] == [
+        ("3", "answer-mismatch"), ("4", "unknown-answer-letter"), ("5", "empty-options"),
+    ]  # fmt: skip
+    assert "Correct Answer 'Plasma.' is not option B ('External mitochondrial')" in rejected[0].detail
+    assert "openlifescienceai/headqa [train] row 2 (3)" in rejected[0].detail
+    every = list(get_source("headqa").read(hub="openlifescienceai/headqa"))
+    assert Counter(i.split for i in every) == {"train": 5, "validation": 1, "test": 1}
+    assert next(i for i in every if i.split == "validation").meta["subject_name"] == "nursing"
+
+
+def test_openlifescienceai_layout_as_a_local_copy(tmp_path):
+    from tests.text_hub_layouts import headqa_row, write_headqa
+
+    rows = [
+        headqa_row(11, "Which ion is mostly intracellular?", {"A": "Na", "B": "K", "C": "Cl", "D": "Ca"}, "B")
+    ]
+    folder = write_headqa(tmp_path / "copy", {"train": rows, "test": rows})
+    records = list(get_source("headqa").read(path=folder))
+    assert [(r.source_id, r.split, r.answer) for r in records] == [("11", "test", "K"), ("11", "train", "K")]
+    broken = tmp_path / "broken" / "train.jsonl"
+    broken.parent.mkdir()
+    broken.write_text(
+        json.dumps({"id": 1, "subject_name": "x", "topic_name": None, "data": {"Question": "Q?"}}) + "\n"
+    )
+    (reject,) = list(get_source("headqa").read(path=broken))
+    assert reject.reason == "malformed-row"
+    assert (
+        f"{broken} line 1 (1): 'data' must be an object with Question, Options, Correct Answer"
+        in reject.detail
+    )

@@ -22,6 +22,9 @@ DEMO_SOURCES = (
     "pathvqa",
     "mmmu_medical",
     "medxpertqa",
+    "mmlu",
+    "mmlu_pro",
+    "gpqa",
 )
 
 

@@ -30,7 +30,9 @@ def pool_plan(
         params={**params, "decontaminate_against": against},
     )
     if against:
-        plan.benchmark_index = str(benchmark_index(against, context))
+        index, counts = benchmark_index(against, context)
+        plan.benchmark_index = str(index)
+        plan.params["decontamination_reference"] = counts  # questions indexed per benchmark (the card)
     return plan
 
 

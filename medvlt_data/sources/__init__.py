@@ -23,6 +23,9 @@ ADAPTER_MODULES = (
     "pathvqa",
     "mmmu_medical",
     "medxpertqa",
+    "mmlu",
+    "mmlu_pro",
+    "gpqa",
 )
 
 SOURCES: dict[str, type[Source]] = {}

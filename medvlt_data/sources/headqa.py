@@ -1,10 +1,24 @@
-"""HEAD-QA, English (text; a few questions carry an image).
+"""HEAD-QA, English (text; the release and the old ``head_qa`` copy also carry a few images).
 
-Hub: ``openlifescienceai/headqa``, one row per question: name (exam), year, category, qid, qtext,
-ra (the ``aid`` of the right answer, 1-based), image (None/empty, an ``Image`` or a relative path) and
-answers (a list of ``{aid, atext}``); splits train/validation/test. The original ``head_qa`` repo has
-two configs, ``en`` and ``es``: the config ``en`` is passed only when the repository declares it; a
-repository without configs (the openlifescienceai copy) is read with no config.
+Two row layouts, told apart by their columns, in every place a row can come from:
+
+- ``openlifescienceai/headqa`` (the Hub id of the recipe; what UCSC-VLAA/m1
+  src/collect_data/headqa.py:21-50 loads, split ``train``, no config): files ``train.json``,
+  ``validation.json`` and ``test.json`` at the repository root (no README, so ``datasets`` reads them
+  with its JSON builder and names the splits after the files), one row per question::
+
+      {"id", "subject_name", "topic_name",
+       "data": {"Question", "Options": {"A": ..., "B": ..., ...}, "Correct Answer", "Correct Option"}}
+
+  Options are the letters in order (a letter whose text is missing or blank is left out: the JSON
+  builder fills a letter that only other rows have with null); the label is ``Correct Option``; the
+  answer is ``Correct Answer``, which must equal that option's text (``answer-mismatch`` otherwise,
+  where m1 stops with a ValueError, headqa.py:45-48). source_id is ``id`` (``{split}-{index:05d}``
+  without one); meta keeps subject_name and topic_name. This copy has no images.
+- the original ``head_qa`` layout (the old ``head_qa`` Hub repo with configs ``en``/``es``, the
+  release JSON): name (exam), year, category, qid, qtext, ra (the ``aid`` of the right answer,
+  1-based), image (None/empty, an ``Image`` or a relative path) and answers (a list of
+  ``{aid, atext}``). The config ``en`` is passed only when the repository declares it.
 
 Local: the original HEAD-QA release JSON (``HEAD_EN.json``, ``train_HEAD_EN.json``, ...)::
 
@@ -17,14 +31,18 @@ the release's English folder) are read. The split comes from the file name (``de
 validation, ``test_HEAD_EN.json`` -> test); a name without a split word (``HEAD_EN.json``) is train.
 A file whose ``language`` is not English has every row rejected as ``non-english`` (the medvlt pool is
 the English one). Image paths are relative (``images/...png``) and looked up beside the file and in
-its parent folder. Rows exported from the Hub also read locally: ``*.jsonl``, ``*.parquet``, or a
-``.json`` file holding a list of rows or JSON Lines (a local copy of the openlifescienceai repo).
+its parent folder. Rows exported from the Hub also read locally, in either row layout: ``*.jsonl``,
+``*.parquet``, or a ``.json`` file holding a list of rows or JSON Lines (a local copy of the
+openlifescienceai repo: ``train.json`` is train).
 
-Rules: options are the answers in ``aid`` order; the label is the letter of ``ra``'s position among
-the aids (``unknown-answer-letter`` when ``ra`` is not one of them; ``empty-options`` when there are no
-answers). A question that carries an image keeps its bytes in ``images`` (the text pool keeps such
-questions as records with images); an image that is named but cannot be found is ``missing-image``.
-source_id is ``{exam name}-{qid}``.
+Rules of the original layout: options are the answers in ``aid`` order; the label is the letter of
+``ra``'s position among the aids (``unknown-answer-letter`` when ``ra`` is not one of them;
+``empty-options`` when there are no answers). A question that carries an image keeps its bytes in
+``images``; an image that is named but cannot be found is ``missing-image``. source_id is
+``{exam name}-{qid}``.
+
+m1 also shuffles every question's options with numpy ``default_rng(42)`` (headqa.py:50-54, 82);
+medvlt keeps the source's order (stated in the build card's recipe and in docs/fidelity.md).
 """
 
 from __future__ import annotations
@@ -41,8 +59,11 @@ from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split, read_json_lines
 from medvlt_data.sources.hub import hub_file, hub_rows
 
-#: Columns a HEAD-QA row must have (the Hub layout and the rows of the release JSON alike).
+#: Columns a row of the original HEAD-QA layout must have (old Hub copy and release JSON alike).
 ROW_COLUMNS = ("qid", "qtext", "ra", "answers")
+#: Columns of a row of the openlifescienceai/headqa layout, and the keys of its ``data``.
+MCQA_COLUMNS = ("id", "subject_name", "topic_name", "data")
+MCQA_DATA_KEYS = ("Question", "Options", "Correct Answer", "Correct Option")
 _SPLITS = {"train": "train", "dev": "validation", "validation": "validation", "test": "test"}
 
 
@@ -66,6 +87,12 @@ class HeadQA(Source):
             content = _read_json_or_lines(path)
             if isinstance(content, dict) and "exams" in content:
                 yield from self._release_rows(content, name, path, image)
+            elif (
+                isinstance(content, dict)
+                and "exams" not in content
+                and ("data" in content or "qtext" in content)
+            ):
+                yield from self._flat_rows([(0, "line 1", content, "")], name, path, image)  # one JSON line
             elif isinstance(content, list):
                 rows = ((i, f"row {i}", row, "") for i, row in enumerate(content))
                 yield from self._flat_rows(rows, name, path, image)
@@ -85,12 +112,14 @@ class HeadQA(Source):
             source=self.name,
         )  # fmt: skip
         for name, index, row in rows:
-            missing = [c for c in ROW_COLUMNS if c not in row]
-            if missing:
-                raise SourceError(
-                    f"{self.name}: {repo_id} [{name}] lacks column(s) {', '.join(missing)}; "
-                    f"columns are {', '.join(row)}"
-                )
+            if "data" not in row:
+                missing = [c for c in ROW_COLUMNS if c not in row]
+                if missing:
+                    raise SourceError(
+                        f"{self.name}: {repo_id} [{name}] lacks column(s) {', '.join(missing)}; columns "
+                        f"are {', '.join(row)} (expected {', '.join(MCQA_COLUMNS)} as in "
+                        f"openlifescienceai/headqa, or {', '.join(ROW_COLUMNS)} as in the original release)"
+                    )
             where = f"{repo_id} [{name}] row {index}"
             yield self._row(row, split=name, index=index, file=repo_id, where=where, image=image)
 
@@ -147,6 +176,8 @@ class HeadQA(Source):
             yield self._row(row, split=split, index=index, file=path, where=where, image=image)
 
     def _row(self, row: dict[str, Any], *, split: str, index: int, file: Any, where: str, image: Any) -> Item:
+        if "data" in row and "qtext" not in row:
+            return self._mcqa_row(row, split=split, index=index, file=file, where=where)
         ref = _ref(row.get("name"), row.get("qid"), split, index)
         where = f"{where} ({ref})"
         answers = row.get("answers")
@@ -178,6 +209,51 @@ class HeadQA(Source):
             question=row.get("qtext") or "", options=[text for _, text in pairs], label=LETTERS[position],
             source_id=ref, split=split, file=file, images=images, exam=_text(row.get("name")),
             year=_text(row.get("year")), category=_text(row.get("category")), qid=_text(row.get("qid")),
+        )  # fmt: skip
+
+    def _mcqa_row(self, row: dict[str, Any], *, split: str, index: int, file: Any, where: str) -> Item:
+        """One row of the openlifescienceai/headqa layout (module docstring) as a record or a rejection."""
+        ref = _text(row.get("id")) or f"{split}-{index:05d}"
+        where = f"{where} ({ref})"
+        data = row.get("data")
+        if not isinstance(data, dict) or any(key not in data for key in MCQA_DATA_KEYS):
+            return self.reject(
+                "malformed-row", f"{where}: 'data' must be an object with {', '.join(MCQA_DATA_KEYS)}",
+                file, ref, split,
+            )  # fmt: skip
+        raw = data.get("Options")
+        if not isinstance(raw, dict):
+            return self.reject("empty-options", f"{where}: Options is not an object", file, ref, split)
+        options = {
+            str(letter).strip().upper(): str(text).strip()
+            for letter, text in sorted(raw.items())
+            if text is not None and str(text).strip()
+        }
+        if not options:
+            return self.reject("empty-options", f"{where}: Options has no text", file, ref, split)
+        if list(options) != list(LETTERS[: len(options)]):
+            return self.reject(
+                "malformed-row", f"{where}: option letters {list(options)} are not A, B, C, ... in order",
+                file, ref, split,
+            )  # fmt: skip
+        label = str(data.get("Correct Option") or "").strip().upper()
+        if label not in options:
+            return self.reject(
+                "unknown-answer-letter",
+                f"{where}: Correct Option {data.get('Correct Option')!r} is not one of {list(options)}",
+                file, ref, split,
+            )  # fmt: skip
+        answer = str(data.get("Correct Answer") or "").strip()
+        if answer != options[label]:
+            return self.reject(
+                "answer-mismatch",
+                f"{where}: Correct Answer {answer!r} is not option {label} ({options[label]!r})",
+                file, ref, split,
+            )  # fmt: skip
+        return self.record(
+            question=data.get("Question") or "", options=options, label=label, source_id=ref, split=split,
+            file=file, answer=answer, subject_name=_text(row.get("subject_name")),
+            topic_name=_text(row.get("topic_name")),
         )  # fmt: skip
 
 
