@@ -3,12 +3,21 @@
 The rule is deterministic and documented here, once:
 
 1. A yes/no answer gives the options ``["Yes", "No"]`` (label A for yes, B for no).
-2. A question of the form ``... X or Y?`` (also ``... X, Y, or Z?``) gives the alternatives in the
-   order the question names them, when the answer is one of them. An alternative is read from the
-   words next to "or" (and next to each comma of a list), as many words as the answer has, stopping
-   at articles, prepositions and verbs such as "the", "on", "is"; leading articles are dropped.
+2. A question of the form ``... X or Y?`` (also ``... X, Y, or Z?`` and, when every item between
+   the commas is a few words without stop words, ``... image,X,Y or Z?`` as SLAKE writes it) gives
+   the alternatives in the order the question names them, when the answer is one of them. An
+   alternative is read from the words next to "or" (and next to each comma of a list), as many words
+   as the answer has, stopping at articles, prepositions and verbs such as "the", "on", "is"; leading
+   articles are dropped.
    The answer matches the alternative it equals, ignoring case, punctuation and a leading article.
-3. Anything else is rejected with the reason ``open-ended``.
+3. Anything else is rejected with the reason ``open-ended``; a question its source marks CLOSED
+   that the rule cannot convert is rejected as ``closed-no-options`` (:data:`NO_OPTIONS`), since the
+   paper had GPT-4o write the options of such questions (UCSC-VLAA/MedVLThinker
+   data_process/extract_options.py:11-67, prepare_vlm_eval_data.py:182-215), which no rule reproduces.
+
+The paper's yes/no options are the same: its option prompt asks for ``["Yes", "No"]`` whenever the
+answer is yes or no (extract_options.py:16), and the answer label is the option equal to the answer,
+ignoring case (prepare_vlm_eval_data.py:197-200).
 
 Option texts take the casing of the question's words, with a capital first letter.
 
@@ -20,6 +29,8 @@ Option texts take the casing of the question's words, with a capital first lette
 (['Left', 'Right'], 'B')
 >>> closed_to_choices("Is this a T1 weighted, T2 weighted, or FLAIR image?", "FLAIR")
 (['T1 weighted', 'T2 weighted', 'FLAIR'], 'C')
+>>> closed_to_choices("Which is the biggest in this image,lung,liver or heart?", "Lung")
+(['Lung', 'Liver', 'Heart'], 'A')
 >>> closed_to_choices("What organ is shown?", "liver") is None
 True
 """
@@ -29,6 +40,9 @@ from __future__ import annotations
 import re
 
 from medvlt_data.schema import LETTERS
+
+#: Reject reason of a question its source marks CLOSED that the rule cannot give options.
+NO_OPTIONS = "closed-no-options"
 
 #: Words that end an alternative when read outward from "or" or a comma.
 _STOP = {
@@ -59,6 +73,8 @@ def closed_to_choices(question: str, answer: str) -> tuple[list[str], str] | Non
         middle = left_items[1:]
         width = max(n_words, *(len(m.split()) for m in middle))
         alternatives = [_take(left_items[0], width, from_end=True), *map(_strip_article, middle)]
+    elif len(left_items) > 1 and all(_bare(item, n_words) for item in left_items[1:]):
+        alternatives = [_strip_article(item) for item in left_items[1:]]  # "... image,lung,liver or heart"
     else:
         alternatives = [_take(left, n_words, from_end=True)]
     alternatives.append(_take(right, n_words, from_end=False))
@@ -81,6 +97,12 @@ def _take(text: str, n: int, *, from_end: bool) -> str:
     if from_end:
         taken = taken[::-1]
     return " ".join(taken).strip(".")
+
+
+def _bare(item: str, n_words: int) -> bool:
+    """True when a comma-separated item is an alternative by itself: a few words, none a stop word."""
+    words = _strip_article(item).split()
+    return 0 < len(words) <= max(3, n_words) and not any(w.lower() in _STOP for w in words)
 
 
 def _strip_article(text: str) -> str:

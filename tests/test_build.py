@@ -45,7 +45,8 @@ def test_eval_vqa_rad_matches_the_paper_count(eval_build):
     closed_rejected = [r for r in read_rejects if r["source_id"] in closed]
     assert vqa_rad["kept"] + len(closed_rejected) == 272  # every closed question kept or listed
     assert vqa_rad["kept"] / 272 >= 0.95
-    assert all(r["reason"] == "open-ended" for r in read_rejects)
+    assert all(r["reason"] == "open-ended" for r in read_rejects if r["source_id"] not in closed)
+    assert [r["reason"] for r in closed_rejected] == ["closed-no-options"]  # CLOSED, the rule has no options
     ds = datasets.load_dataset(
         "parquet", data_files=str(eval_build / "data" / "vqa_rad-*.parquet"), split="train"
     )
@@ -63,7 +64,7 @@ def test_card_and_inspect(eval_build):
     result = CliRunner().invoke(cli, ["data", "inspect", str(eval_build)])
     assert result.exit_code == 0, result.output
     assert "records: 271" in result.output and "per split: vqa_rad=271" in result.output
-    assert "dropped at read: open-ended=180" in result.output
+    assert "dropped at read: closed-no-options=1, open-ended=179" in result.output
 
 
 def _mmmu_with_leaked_questions(root: Path, leaked: list[tuple[str, list[str], str]]) -> Path:

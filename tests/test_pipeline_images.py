@@ -77,6 +77,9 @@ class Collector:
 
 
 def test_resize_bounds():
+    # UCSC-VLAA/MedVLThinker data_process/train_dataset/resize_image.py:13-52: a side < 28 -> the
+    # shortest side up to 28; ELSE a side > 1024 -> the longest side down to 1024; the other side
+    # int()-truncated; Image.BILINEAR
     assert resize_bounds(10, 40) == (28, 112)  # shortest side up to 28
     assert resize_bounds(40, 10) == (112, 28)
     assert resize_bounds(3000, 1000) == (1024, 341)  # longest side down to 1024
@@ -84,8 +87,42 @@ def test_resize_bounds():
     assert resize_bounds(28, 1024) == (28, 1024)  # the bounds themselves are inside
     assert resize_bounds(640, 480) == (640, 480)
     assert resize_bounds(1, 1) == (28, 28)
-    assert resize_bounds(2, 5000) == (1, 1024)  # extreme aspect ratio: the upper bound wins
+    assert resize_bounds(2048, 1023) == (1024, 511)  # 511.5 truncated, not rounded to 512
+    assert resize_bounds(10, 27) == (28, 75)  # 75.6 truncated
+    assert resize_bounds(1500, 1500) == (1024, 1024)  # a square: "else" branch, height 1024
+    assert resize_bounds(2, 5000) == (28, 70000)  # elif: once widened, the long side is not capped
+    assert resize_bounds(28, 40000) == (1, 1024)  # the original's int() would give 0 and fail
     assert resize_bounds(100, 100, min_side=200, max_side=300) == (200, 200)
+
+
+def _paper_resize(width: int, height: int) -> tuple[int, int]:
+    """The size resize_image_to_qwen2_5_vl gives, restated from its lines 20-52 for the comparison."""
+    if height < 28 or width < 28:
+        return (28, int(height * (28 / width))) if width < height else (int(width * (28 / height)), 28)
+    if height > 1024 or width > 1024:
+        return (
+            (1024, int(height * (1024 / width))) if width > height else (int(width * (1024 / height)), 1024)
+        )
+    return width, height
+
+
+def test_resize_bounds_equal_the_papers_rule_on_many_sizes():
+    rng = random.Random(7)
+    sizes = [(rng.randrange(1, 4000), rng.randrange(1, 4000)) for _ in range(3000)]
+    sizes += [(w, h) for w in (1, 27, 28, 29, 1023, 1024, 1025) for h in (1, 27, 28, 29, 1023, 1024, 1025)]
+    assert [resize_bounds(w, h) for w, h in sizes] == [_paper_resize(w, h) for w, h in sizes]
+
+
+def test_no_resize_keeps_the_source_bytes():
+    # eval builds: images as released, whatever their size, mode or format
+    for original in (encode(picture((3000, 1000)), "JPEG", quality=90), encode(picture((10, 40), "L")),
+                     encode(picture((64, 48)), "WEBP")):  # fmt: skip
+        details = prepare_image_details(original, resize=False)
+        assert details.data == original
+        assert not (details.resized or details.converted or details.reencoded)
+        assert details.phash == image_phash(original)
+    resized = prepare_image_details(encode(picture((3000, 1000)), "JPEG", quality=90))
+    assert resized.resized and decode_image(resized.data).size == (1024, 341)
 
 
 def test_tiny_image_scaled_up_to_28():

@@ -291,3 +291,59 @@ def test_demo_files_read_with_two_rejects(tmp_path):
     assert raw[1].startswith(
         "scan_00_round_left.jpg,Is there a bright lesion on the left side?,A:Yes, A:Yes ,"
     )
+
+
+# Version 2 as released in RadGenome/PMC-VQA (train_2.csv, test_2.csv, images_2.zip): no Answer_label
+# column; Answer holds the letter; a Caption column (loaders of the v2 files index
+# row["Choice " + row["Answer"]] and read row["Caption"]). The column order is not documented.
+HEADER_2 = ["Figure_path", "Caption", "Question", "Choice A", "Choice B", "Choice C", "Choice D", "Answer"]
+
+
+def _row_2(figure, question, letter, choices=UPTAKE, caption="Bone scan of the chest.") -> list[str]:
+    return [figure, caption, question, *choices, letter]
+
+
+def test_version_2_layout_answer_is_the_letter(tmp_path):
+    first, second = _jpeg((1, 2, 3)), _jpeg((4, 5, 6))
+    _zip(tmp_path / "images_2.zip", {"figures/PMC1_F1.jpg": first, "figures/PMC2_F2.jpg": second})
+    _write_csv(tmp_path / "train_2.csv", [
+        _row_2("PMC1_F1.jpg", "What is the uptake pattern?", "B"),
+        _row_2("PMC2_F2.jpg", "Which one?", " D "),
+        _row_2("PMC2_F2.jpg", "Bad letter?", "E"),
+        _row_2("PMC2_F2.jpg", "A text answer?", "Focal uptake pattern"),
+        _row_2("PMC404_F1.jpg", "No figure?", "A"),
+    ], header=HEADER_2)  # fmt: skip
+    _write_csv(tmp_path / "test_2.csv", [_row_2("PMC2_F2.jpg", "Test?", "C")], header=HEADER_2)
+    for items in (list(get_source("pmc_vqa").read(path=tmp_path)),
+                  list(get_source("pmc_vqa").read(hub=str(tmp_path)))):  # fmt: skip
+        records, rejected = _split(items)
+        assert [(r.source_id, r.split, r.answer_label, r.answer) for r in records] == [
+            ("train_2-00000", "train", "B", "Focal uptake pattern"),
+            ("train_2-00001", "train", "D", "Cannot determine from the information given"),
+            ("test_2-00000", "test", "C", "No uptake pattern"),
+        ]  # fmt: skip
+        assert records[0].images == [first] and records[2].images == [second]
+        assert records[0].options == {"A": "Diffuse uptake pattern", "B": "Focal uptake pattern",
+                                      "C": "No uptake pattern", "D": "Cannot determine from the information given"}  # fmt: skip
+        assert {k: v.reason for k, v in rejected.items()} == {
+            "train_2-00002": "unknown-answer-letter", "train_2-00003": "unknown-answer-letter",
+            "train_2-00004": "missing-image"}  # fmt: skip
+        assert "train_2.csv row 2 (line 4): Answer 'E' is not one of A-D" in rejected["train_2-00002"].detail
+    only_test = list(get_source("pmc_vqa").read(path=tmp_path, split="test"))
+    assert [r.source_id for r in only_test] == ["test_2-00000"]  # test.csv absent: the v2 file
+
+
+def test_version_1_layout_still_needs_a_label_when_answer_is_text(tmp_path):
+    # v1 (train.csv: Answer_label present) keeps its checks; a v1 file that lost Answer_label is read
+    # as version 2, where a text Answer is no letter: every row is rejected, none mislabelled
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "PMC1_F1.jpg").write_bytes(_jpeg())
+    _write_csv(tmp_path / "test_clean.csv", [_row("PMC1_F1.jpg", "Q?", "Focal uptake pattern", UPTAKE, "B")],
+               header=HEADER)  # fmt: skip
+    (record,) = get_source("pmc_vqa").read(path=tmp_path, split="test_clean")
+    assert (record.source_id, record.split, record.answer_label) == ("test_clean-00000", "test", "B")
+    no_label = [h for h in HEADER if h != "Answer_label"]
+    _write_csv(tmp_path / "train.csv", [_row("PMC1_F1.jpg", "Q?", "Focal uptake pattern", UPTAKE, "B")[:-1]],
+               header=no_label)  # fmt: skip
+    (item,) = get_source("pmc_vqa").read(path=tmp_path, split="train")
+    assert isinstance(item, Rejected) and item.reason == "unknown-answer-letter"

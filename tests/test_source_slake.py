@@ -63,7 +63,9 @@ def _check_rows(items, file_name, *, missing_image=True):
     assert (by_ref["2"].options, by_ref["2"].answer_label) == ({"A": "Yes", "B": "No"}, "A")
     assert by_ref["3"].reason == "non-english" and "'zh'" in by_ref["3"].detail
     assert by_ref["4"].reason == "open-ended" and "OPEN" in by_ref["4"].detail
-    assert by_ref["5"].reason == "open-ended" and "'Spleen'" in by_ref["5"].detail
+    # CLOSED, but "Spleen" is not one of the alternatives the question names: the paper's options
+    # for such rows came from GPT-4o, so the row is counted apart from the OPEN ones
+    assert by_ref["5"].reason == "closed-no-options" and "'Spleen'" in by_ref["5"].detail
     if missing_image:
         assert by_ref["6"].reason == "missing-image" and "xmlab2/source.jpg" in by_ref["6"].detail
     for ref in "3456"[: 4 if missing_image else 3]:
@@ -176,3 +178,34 @@ def test_demo_corpus_reads(tmp_path):
     assert Counter(r.reason for r in rejected) == {"open-ended": 6, "non-english": 2, "missing-image": 1}
     missing = next(r for r in rejected if r.reason == "missing-image")
     assert "xmlab99/source.jpg" in missing.detail and "test.json" in missing.detail
+
+
+def test_hub_revision_with_validate_json(tmp_path):
+    # Old BoKelvin/SLAKE revisions name the validation file validate.json (Slake1.0's name); datasets'
+    # split patterns do not know "validate" and would drop it, so the files are fetched by name.
+    repo = tmp_path / "old-revision"
+    repo.mkdir()
+    _write_local(repo, ROWS[:2], name="train.json")
+    _write_local(repo, [_row(7, "Is this an X-ray?", "yes")], name="validate.json")
+    _write_local(repo, [_row(8, "Is this a CT?", "no")], name="test.json")
+    with zipfile.ZipFile(repo / "imgs.zip", "w") as archive:
+        archive.writestr("imgs/xmlab1/source.jpg", _png())
+    everything = list(get_source("slake").read(hub=str(repo)))
+    assert Counter(i.split for i in everything) == {"train": 2, "validation": 1, "test": 1}
+    (validation,) = [i for i in everything if i.split == "validation"]
+    assert (validation.source_id, validation.answer_label) == ("7", "A")
+    assert validation.meta["file"] == f"{repo}/validate.json"
+    assert [i.source_id for i in get_source("slake").read(hub=str(repo), split="validation")] == ["7"]
+    # the current name wins when a folder has both
+    _write_local(repo, [_row(9, "Is this an MRI?", "no")], name="validation.json")
+    assert [i.source_id for i in get_source("slake").read(hub=str(repo), split="validation")] == ["9"]
+    assert [i.source_id for i in get_source("slake").read(path=repo, split="validation")] == ["9"]
+    with pytest.raises(SourceError, match="unknown split 'dev'"):
+        list(get_source("slake").read(hub=str(repo), split="dev"))
+
+
+def test_hub_revision_without_any_split_file_names_them(tmp_path):
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as archive:
+        archive.writestr("imgs/xmlab1/source.jpg", _png())
+    with pytest.raises(SourceError, match=r"has none of validation\.json, validate\.json"):
+        list(get_source("slake").read(hub=str(tmp_path), split="validation"))

@@ -30,7 +30,9 @@ def test_real_test_split_counts():
     closed_rejects = [r for r in rejected if r.ref in closed]
     assert len(records) + len(closed_rejects) == 272
     assert {r.source_id for r in records} <= closed
-    assert all(r.reason == "open-ended" for r in rejected)
+    assert all(r.reason == "open-ended" for r in rejected if r.ref not in closed)
+    assert [(r.reason, r.ref) for r in closed_rejects] == [("closed-no-options", closed_rejects[0].ref)]
+    assert "'one'" in closed_rejects[0].detail  # "Are there multiple or just 1 metastatic focus?"
     assert len(rejected) - len(closed_rejects) == 179
     yes_no = sum(
         1 for r in raw if r["answer_type"].strip() == "CLOSED" and r["answer"].lower() in ("yes", "no")

@@ -68,6 +68,7 @@ class BuildPlan:
     )
     benchmark_index: str | None = None  # path of a saved BenchmarkIndex
     difficulty: Any = None  # ScoringSettings of the hard splits: adds the "score" stage
+    resize_images: bool = True  # False for eval builds: images keep their source bytes
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,7 +93,7 @@ def early_stages(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, li
                 RecipeReader(plan.sources, w, str(out)),
                 Normalize(),
                 Validate(exclusion_writer=rejects_writer(str(out), "validate")),
-                ImagePrep(exclusion_writer=rejects_writer(str(out), "images")),
+                ImagePrep(exclusion_writer=rejects_writer(str(out), "images"), resize=plan.resize_images),
                 StageWriter(work / "prepared"),
             ],
             workers,
@@ -347,6 +348,10 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         "difficulty": plan.difficulty.summary() if plan.difficulty is not None else None,
         "recipe": plan.params,
     }
+    if any("expected" in s for s in sources):  # an eval build: its counts against the paper's
+        from medvlt_data.recipes.eval import benchmark_counts
+
+        stats["benchmark_counts"] = benchmark_counts(sources, out)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     write_dataset_card(stats, out)
     return stats

@@ -1,10 +1,17 @@
 """The image step: decode, convert to RGB, resize to Qwen2.5-VL's bounds, perceptual hash, dedup key.
 
-Every image of a record is decoded under the guard of :func:`medvlt_data.images.decode_image`,
-converted to RGB, resized (bilinear) when a side falls outside the recipe's bounds, and hashed with a
-64-bit perceptual hash (``imagehash.phash``, 16 hex digits). An image already in RGB, within bounds
-and stored as JPEG or PNG keeps its original bytes; any other is re-encoded as PNG. The step also
-sets the exact-duplicate key of the record (:func:`dedup_key`).
+In a training pool every image of a record is decoded under the guard of
+:func:`medvlt_data.images.decode_image`, converted to RGB, resized (bilinear) when a side falls
+outside the recipe's bounds (:func:`resize_bounds`, MedVLThinker's rule), and hashed with a 64-bit
+perceptual hash (``imagehash.phash``, 16 hex digits). An image already in RGB, within bounds and
+stored as JPEG or PNG keeps its original bytes; any other is re-encoded as PNG.
+
+In an eval build (``ImagePrep(resize=False)``) images are never changed: the bytes stay those of the
+source, as the paper evaluated on images as released (UCSC-VLAA/MedVLThinker
+data_process/prepare_vlm_eval_data.py:38 and :207 pass the benchmark's image through; its resize
+script is applied to the training pools only, data_process/train_dataset/prepare_pmc_vqa.py:164-169).
+They are still decoded under the guard and hashed. The step also sets the exact-duplicate key of
+the record (:func:`dedup_key`).
 """
 
 from __future__ import annotations
@@ -34,11 +41,17 @@ _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 def resize_bounds(
     width: int, height: int, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE
 ) -> tuple[int, int]:
-    """The size an image of ``width`` x ``height`` takes within the bounds, keeping its aspect ratio.
+    """The size an image of ``width`` x ``height`` takes in a training pool, by MedVLThinker's rule.
 
-    A side under ``min_side`` scales the shortest side up to ``min_side``; then a side over ``max_side``
-    scales the longest side down to ``max_side`` (so for aspect ratios beyond max/min the upper bound
-    wins). Sides are rounded and at least 1.
+    UCSC-VLAA/MedVLThinker data_process/train_dataset/resize_image.py:13-52 (``resize_image_to_qwen2_5_vl``):
+    when a side is under ``min_side``, the shortest side becomes ``min_side``; otherwise (``elif``)
+    when a side is over ``max_side``, the longest side becomes ``max_side``. The other side keeps the
+    aspect ratio and is truncated (``int()``), not rounded; a square counts as "height is the
+    shortest" for the first rule and "height is the longest" for the second, as there. Because of the
+    ``elif``, an image that is both thinner than ``min_side`` and, once widened, longer than
+    ``max_side`` keeps its long side above ``max_side``, as in the original. One difference: a side
+    that the truncation would make 0 (a long side over ``max_side * min_side``) is 1 here, where
+    Pillow would fail on the original.
 
     >>> resize_bounds(10, 40)
     (28, 112)
@@ -46,17 +59,20 @@ def resize_bounds(
     (1024, 341)
     >>> resize_bounds(500, 300)
     (500, 300)
+    >>> resize_bounds(2048, 1023)
+    (1024, 511)
     >>> resize_bounds(5, 2000)
-    (3, 1024)
+    (28, 11200)
     """
-    w, h = float(width), float(height)
-    if min(w, h) < min_side:
-        scale = min_side / min(w, h)
-        w, h = (min_side, h * scale) if w <= h else (w * scale, min_side)
-    if max(w, h) > max_side:
-        scale = max_side / max(w, h)
-        w, h = (max_side, h * scale) if w >= h else (w * scale, max_side)
-    return max(1, round(w)), max(1, round(h))
+    if height < min_side or width < min_side:
+        if width < height:
+            return min_side, max(1, int(height * (min_side / width)))
+        return max(1, int(width * (min_side / height))), min_side
+    if height > max_side or width > max_side:
+        if width > height:
+            return max_side, max(1, int(height * (max_side / width)))
+        return max(1, int(width * (max_side / height))), max_side
+    return width, height
 
 
 class PreparedImage(NamedTuple):
@@ -78,10 +94,16 @@ def prepare_image(data: bytes) -> tuple[bytes, str]:
     return prepared.data, prepared.phash
 
 
-def prepare_image_details(data: bytes) -> PreparedImage:
-    """Like :func:`prepare_image`, also saying whether the image was converted, resized, re-encoded."""
-    image, converted, resized = _normalized(data)
+def prepare_image_details(data: bytes, resize: bool = True) -> PreparedImage:
+    """Like :func:`prepare_image`, also saying whether the image was converted, resized, re-encoded.
+
+    With ``resize=False`` (eval builds) the returned bytes are always ``data`` itself: the image is
+    only decoded under the guard and hashed.
+    """
+    image, converted, resized = _normalized(data, resize=resize)
     phash = str(imagehash.phash(image))
+    if not resize:
+        return PreparedImage(bytes(data), phash, False, False, False)
     if not converted and not resized and image.format in ("JPEG", "PNG"):
         return PreparedImage(bytes(data), phash, False, False, False)
     return PreparedImage(_encode_png(image), phash, converted, resized, True)
@@ -93,13 +115,13 @@ def image_phash(data: bytes) -> str:
     return str(imagehash.phash(image))
 
 
-def _normalized(data: bytes) -> tuple[Image.Image, bool, bool]:
+def _normalized(data: bytes, resize: bool = True) -> tuple[Image.Image, bool, bool]:
     image = decode_image(data)
     converted = image.mode != "RGB" or "transparency" in image.info
     try:
         if converted:
             image = _to_rgb(image)
-        size = resize_bounds(*image.size)
+        size = resize_bounds(*image.size) if resize else image.size
         resized = size != image.size
         if resized:
             image = image.resize(size, Image.Resampling.BILINEAR)
@@ -193,17 +215,22 @@ class ImagePrep(BaseFilter):
     """Datatrove step: prepares every image of a Document and sets ``image_phash`` and ``dedup_key``.
 
     A Document with an image that cannot be decoded is dropped with reason ``undecodable-image``.
-    Stats: ``images``, ``converted``, ``resized``, ``reencoded``, ``kept_original``, ``text_only``.
+    With ``resize=False`` (eval builds) every image keeps its source bytes. Stats: ``images``,
+    ``converted``, ``resized``, ``reencoded``, ``kept_original``, ``text_only``.
     """
 
     name = "images"
+
+    def __init__(self, exclusion_writer: Any = None, resize: bool = True):
+        super().__init__(exclusion_writer=exclusion_writer)
+        self.resize = resize
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         """Prepare ``doc``'s images in place; keep it, or drop it when an image is unusable."""
         prepared: list[PreparedImage] = []
         for media in doc.media:
             try:
-                prepared.append(prepare_image_details(media.media_bytes))
+                prepared.append(prepare_image_details(media.media_bytes, resize=self.resize))
             except (ImageError, OSError, ValueError):
                 return False, "undecodable-image"
         for media, image in zip(doc.media, prepared, strict=True):

@@ -13,16 +13,20 @@ whose questions and answers are in the same order. Other files of the release (`
   decontamination work from the question files alone. Such records are not ready for training.
 - With an ``images/`` folder, a question whose image file is absent is rejected as ``missing-image``.
 
-Hub: ``flaviagiammarino/path-vqa`` (image, question, answer), splits train / validation / test.
+Hub: ``flaviagiammarino/path-vqa`` (image, question, answer), splits train / validation / test
+(19.7k / 6.26k / 6.72k rows in its viewer: the test split is the 6,719 unique questions). Also the
+``AdaptLLM/biomed-VQA-benchmark`` layout, config ``PathVQA`` (:mod:`.biomed_vqa`): 6,719 test
+questions with ``answer_type``, 3,362 CLOSED, all yes/no (UCSC-VLAA/MedVLThinker
+data_process/eval_data_exploration.ipynb lists the CLOSED labels: yes, no).
 
 Rules, in this order, one item per question:
 
 - an exact duplicate within a split (same image, question and answer; on the Hub the same image
-  bytes) is rejected as ``duplicate``, naming the first occurrence, which is kept; the Hub version is
-  de-duplicated this way (test: 6,761 questions, 6,719 unique);
+  bytes) is rejected as ``duplicate``, naming the first occurrence, which is kept; the real local
+  test file has 6,761 questions, 6,719 unique (the test count of both Hub copies);
 - questions are converted by the rule of :mod:`medvlt_data.closed_vqa` (yes/no, or "X or Y" when the
-  answer is one of the alternatives); all others are rejected as ``open-ended``. The yes/no part of
-  the unique test questions is the recipe's PathVQA benchmark (3,362 questions).
+  answer is one of the alternatives); all others are rejected as ``open-ended``. On the real test
+  file the rule keeps 3,362 questions, all yes/no: the paper's PathVQA count.
 
 ``source_id`` is ``{img_id}-q{position}`` locally (the position in the image's question list) and
 ``{split}-{row:05d}`` on the Hub.
@@ -46,6 +50,7 @@ from medvlt_data.sources.base import (
     load_json,
     split_files,
 )
+from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
 from medvlt_data.sources.hub import hub_rows
 
 _LOCAL_FILES = {"train": "pvqa_train.json", "validation": "pvqa_val.json", "test": "pvqa_test.json"}
@@ -54,7 +59,7 @@ _IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
 
 
 @register
-class PathVQA(Source):
+class PathVQA(BiomedLayout, Source):
     name = "pathvqa"
     modality = "image"
     license = "MIT"
@@ -63,6 +68,9 @@ class PathVQA(Source):
     description = "pathology VQA; closed questions as multiple choice (no images: meta image_missing)"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        if is_local_copy(root, self.name):
+            yield from self.read_biomed(str(root), split, None)
+            return
         split = canonical_split(split)
         files = split_files(root, _LOCAL_FILES, split, self.name)
         folder = root if root.is_dir() else root.parent
@@ -150,6 +158,9 @@ class PathVQA(Source):
             yield item
 
     def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        if self.reads_biomed(repo_id):
+            yield from self.read_biomed(repo_id, split, revision)
+            return
         split = canonical_split(split)
         rows = hub_rows(repo_id, split=split, revision=revision, image_columns=("image",), source=self.name)
         seen: dict[tuple[str, str, str, str], str] = {}

@@ -10,23 +10,32 @@ guessed from its name (``train_2.csv`` -> train, ``test_clean.csv`` -> test).
 Hub: ``RadGenome/PMC-VQA`` holds the same raw files; they are fetched with ``hub_file`` (the csv
 of each split, then the image archive of its version) and parsed by the same code.
 
-Columns: ``Figure_path, Question, Answer, Choice A, Choice B, Choice C, Choice D, Answer_label``
-(other columns are ignored; the README's spelling ``Anwser`` is accepted). A choice looks like
-``" B:Focal uptake pattern "``: its letter, a colon, the text, stray spaces. A row is kept only
-when its parts agree, otherwise it is rejected with one reason (the first that applies):
+Columns of version 1 (``train.csv``, ``test.csv``, ``test_clean.csv``): ``Figure_path, Question,
+Answer, Choice A, Choice B, Choice C, Choice D, Answer_label`` (the README's spelling ``Anwser`` is
+accepted); UCSC-VLAA/MedVLThinker data_process/train_dataset/prepare_pmc_vqa.py:27-43 reads exactly
+these for the training pool. Version 2 (``train_2.csv``, ``test_2.csv``, figures in
+``images_2.zip``) has no ``Answer_label``: its ``Answer`` holds the letter, and it adds ``Caption``
+(loaders of the v2 files index ``row["Choice " + row["Answer"]]`` and read ``Caption``); a file
+without ``Answer_label`` is read that way, the answer text being the labelled choice's. Other
+columns (``Caption``, an index) are ignored. A choice looks like ``" B:Focal uptake pattern "``: its
+letter, a colon, the text, stray spaces. A row is kept only when its parts agree, otherwise it is
+rejected with one reason (the first that applies):
 
 - ``malformed-csv`` (the csv module cannot read the row), ``malformed-row`` (wrong field count),
   ``bad-encoding`` (bytes that are not UTF-8);
 - ``empty-option``, ``malformed-choice`` (no single letter and colon before the text),
   ``choice-letter-mismatch`` (``Choice C`` holding ``"B:..."``);
-- ``unknown-answer-letter`` (``Answer_label`` not A-D);
+- ``unknown-answer-letter`` (``Answer_label``, or a version-2 ``Answer``, not A-D);
 - ``no-answer``; ``label-mismatch`` (``Answer`` carries its own ``"C:"`` prefix that is not the
   label); ``answer-mismatch`` (``Answer`` is not the labelled choice's text);
 - ``missing-image`` (no ``Figure_path`` or no such file); validation adds ``undecodable-image`` and
   ``empty-question``.
 
-Texts are compared ignoring case, runs of whitespace and quote marks at either end (the recipe's
-cleaning); the kept record stores the choice texts stripped of surrounding whitespace, and its
+Texts are compared ignoring case, runs of whitespace and quote marks at either end; MedVLThinker
+strips whitespace, quote marks, U+00A0 and U+200A from both ends and then compares exactly
+(prepare_pmc_vqa.py:21-63), so rows differing only in case or inner spacing are kept here and dropped
+there (on the real train.csv the paper keeps about 177k rows; not counted here, the file is not in
+the test data). The kept record stores the choice texts stripped of surrounding whitespace, and its
 ``answer`` is the labelled choice's text. ``source_id`` is ``{file stem}-{row:05d}`` (row counts
 data rows from 0), so rows of ``train.csv`` are ``train-00000``, ``train-00001``, ...
 """
@@ -42,10 +51,13 @@ from typing import Any
 from medvlt_data.images import ImageError, ImageStore
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split
+from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
 from medvlt_data.sources.hub import hub_file
 
 CHOICE_LETTERS = "ABCD"
-REQUIRED_COLUMNS = ("Figure_path", "Question", "Answer", "Answer_label", *(f"Choice {c}" for c in "ABCD"))
+REQUIRED_COLUMNS = ("Figure_path", "Question", "Answer", *(f"Choice {c}" for c in "ABCD"))
+#: Version 1 labels the answer in its own column; version 2 puts the letter in ``Answer``.
+LABEL_COLUMN = "Answer_label"
 _COLUMN_ALIASES = {"anwser": "Answer", "anwser_label": "Answer_label"}
 
 #: Split name -> the files that hold it, in order of preference (version 1, then version 2).
@@ -143,7 +155,7 @@ class Figures:
 
 
 @register
-class PMCVQA(Source):
+class PMCVQA(BiomedLayout, Source):
     name = "pmc_vqa"
     modality = "image"
     license = "CC-BY-SA-4.0"
@@ -154,6 +166,9 @@ class PMCVQA(Source):
     )
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        if is_local_copy(root, self.name):
+            yield from self.read_biomed(str(root), split, None)
+            return
         if root.is_file():
             name = guess_split(root.stem)
             if split is not None and split not in (name, root.stem):
@@ -172,6 +187,9 @@ class PMCVQA(Source):
             yield from self.read_csv(path, guess_split(path.stem), figures, label=path)
 
     def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        if self.reads_biomed(repo_id):
+            yield from self.read_biomed(repo_id, split, revision)
+            return
         fetched: dict[str, Path | None] = {}
 
         def fetch(filename: str) -> Path | None:
@@ -265,7 +283,7 @@ class PMCVQA(Source):
         if len(fields) != width and not (len(fields) > width and not any(map(clean, fields[width:]))):
             return reject("malformed-row", f"{len(fields)} fields where the header has {width}")
         row = {column: fields[position] for column, position in columns.items()}
-        if any("\ufffd" in row[c] for c in REQUIRED_COLUMNS):
+        if any("\ufffd" in row[c] for c in (*REQUIRED_COLUMNS, LABEL_COLUMN) if c in row):
             return reject("bad-encoding", "text that is not valid UTF-8")
         options: dict[str, str] = {}
         for letter in CHOICE_LETTERS:
@@ -273,9 +291,15 @@ class PMCVQA(Source):
             if reason:
                 return reject(reason, f"Choice {letter} is {row[f'Choice {letter}']!r}")
             options[letter] = text
-        answer_label = clean(row["Answer_label"]).strip(_QUOTES).strip().upper()
+        if LABEL_COLUMN not in row:  # version 2: the letter is the Answer; its text is the choice's
+            letter = clean(row["Answer"]).strip(_QUOTES).strip().rstrip(":").strip().upper()
+            if letter not in options:
+                return reject("unknown-answer-letter", f"Answer {row['Answer']!r} is not one of A-D")
+            return self._kept(row, options, letter, figures, split=split, index=index, label=label,
+                              ref=ref, reject=reject)  # fmt: skip
+        answer_label = clean(row[LABEL_COLUMN]).strip(_QUOTES).strip().upper()
         if answer_label not in options:
-            return reject("unknown-answer-letter", f"Answer_label {row['Answer_label']!r} is not one of A-D")
+            return reject("unknown-answer-letter", f"Answer_label {row[LABEL_COLUMN]!r} is not one of A-D")
         answer = clean(row["Answer"])
         prefixed = _ANSWER_PREFIX.match(answer)
         if prefixed:
@@ -294,6 +318,14 @@ class PMCVQA(Source):
                 "answer-mismatch",
                 f"Answer {answer!r} differs from choice {answer_label} {options[answer_label]!r}{hint}",
             )
+        return self._kept(row, options, answer_label, figures, split=split, index=index, label=label,
+                          ref=ref, reject=reject)  # fmt: skip
+
+    def _kept(
+        self, row: dict[str, str], options: dict[str, str], answer_label: str, figures: Figures, *,
+        split: str, index: int, label: Any, ref: str, reject: Callable[[str, str], Item],
+    ) -> Item:  # fmt: skip
+        """The record of a consistent row, once its figure is found (else ``missing-image``)."""
         figure = clean(row["Figure_path"])
         if not figure:
             return reject("missing-image", "no Figure_path")
