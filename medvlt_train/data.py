@@ -49,6 +49,7 @@ from medvlt_data.verify import build_prompt
 __all__ = [
     "DatasetLoadError",
     "DatasetSource",
+    "image_example_count",
     "load_records",
     "resolve_dataset",
     "rl_dataset",
@@ -174,8 +175,12 @@ def _download(dataset: str):
 
 
 def sft_target(record: Record) -> str:
-    """The SFT assistant text: ``"<think> {reasoning} </think>\\n<answer> {answer_label} </answer>"``."""
-    return f"<think> {record.reasoning} </think>\n<answer> {record.answer_label} </answer>"
+    """The SFT assistant text ``"<think> {reasoning} </think>\\n<answer> {answer_label} </answer>"``, with the
+    reasoning and the label stripped first, byte for byte as MedVLThinker forms it
+    (UCSC-VLAA/MedVLThinker data_process/train_dataset/convert_trl_format.py:33, convert_trl_format_for_vlm.py:33,
+    train/sft/sft_vlm.py:199): a DeepSeek-R1 trace that starts with a newline gives ``"<think> First..."``."""
+    reasoning = (record.reasoning or "").strip()
+    return f"<think> {reasoning} </think>\n<answer> {record.answer_label.strip()} </answer>"
 
 
 def _has_reasoning(record: Record) -> bool:
@@ -243,6 +248,15 @@ def sft_dataset(records: Iterable[Record], prompt: str = "paper") -> tuple[Any, 
     kept = [r for r in records if _has_reasoning(r)]
     counts = {"rows": len(records), "without_reasoning": len(records) - len(kept), "kept": len(kept)}
     return _build(kept, prompt, with_target=True), counts
+
+
+def image_example_count(dataset) -> int:
+    """How many examples of a :func:`sft_dataset` / :func:`rl_dataset` output hold at least one image
+    (read from the Arrow column; no image is decoded)."""
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(dataset.data.column("images"))
+    return int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
 
 
 def rl_dataset(records: Iterable[Record], prompt: str = "paper"):

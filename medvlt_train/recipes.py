@@ -11,7 +11,10 @@ medvlt keys in :data:`MEDVLT_KEYS`:
 * ``rewards`` (RLVR only): ``{name: weight}`` for :func:`medvlt_train.rewards.get_rewards`;
 * ``accelerate``: the accelerate config a multi-process launch uses (``ddp``, ``zero3`` or a YAML path);
 * ``push_to`` / ``private``: a Hub repo ``ORG/NAME`` to push the trained model to, and its visibility;
-* ``eval_results``: a ``medvlt eval`` results file whose accuracies go into the model card.
+* ``eval_results``: a ``medvlt eval`` results file whose accuracies go into the model card;
+* ``keep_epoch``: the epoch whose checkpoint becomes the run's model (needs ``save_strategy: epoch``). The
+  published MedVLThinker SFT(m23k) models are epoch 3 of a 5-epoch run, so the SFT recipes keep epoch 3; the
+  final weights stay in their ``checkpoint-*`` folder (see :func:`medvlt_train.run.keep_epoch_checkpoint`).
 
 A packaged recipe is named in full (``rlvr-qwen2.5-vl-3b``) or without its kind (``qwen2.5-vl-3b``,
 ``tiny``), which the entry point completes (``rlvr-tiny`` for ``medvlt train rlvr``).
@@ -59,6 +62,7 @@ MEDVLT_KEYS: dict[str, Any] = {
     "push_to": None,
     "private": False,
     "eval_results": None,
+    "keep_epoch": None,
 }
 
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> str:
     from medvlt_train.models import load_model_and_processor
     from medvlt_train.recipes import build_config, parse_command_line
     from medvlt_train.rewards import get_rewards
-    from medvlt_train.run import check_push_target, finish_run
+    from medvlt_train.run import check_keep_epoch, check_push_target, finish_run
 
     # 1. Recipe + overrides -> medvlt settings and GRPOConfig (vLLM only where there is a GPU).
     settings, fields = parse_command_line(argv, "rlvr", "medvlt_train.rlvr", DEFAULT_RECIPE)
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> str:
         fields["use_vllm"] = False
     rewards, weights = get_rewards(settings["rewards"] or {"medvlt": 1.0})
     config = build_config({**fields, "reward_weights": weights}, "rlvr")
+    check_keep_epoch(settings, config)
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt rows with the answer_label/answer columns the rewards read.

@@ -20,8 +20,10 @@ from medvlt_data.hub import update_from_file
 from medvlt_train.data import DatasetSource
 
 __all__ = [
+    "check_keep_epoch",
     "check_push_target",
     "finish_run",
+    "keep_epoch_checkpoint",
     "library_versions",
     "prompt_template",
     "run_record",
@@ -34,6 +36,9 @@ _LIBRARIES = ("medvlt", "transformers", "trl", "torch", "accelerate", "datasets"
               "deepspeed", "vllm")  # fmt: skip
 #: Files whose bytes define the trained model (the card and the logs are not part of its version).
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json", "generation_config.json")
+#: Files a checkpoint's model is copied with when ``keep_epoch`` makes it the run's model.
+_MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "pytorch_model*.bin.index.json",
+                "config.json", "generation_config.json")  # fmt: skip
 
 
 def check_push_target(settings: dict[str, Any]) -> None:
@@ -51,6 +56,69 @@ def check_push_target(settings: dict[str, Any]) -> None:
         raise ValueError(
             f"pushing to {target} needs a Hugging Face token: set HF_TOKEN or log in with `hf auth login`"
         )
+
+
+def check_keep_epoch(settings: dict[str, Any], config: Any) -> None:
+    """Fail before training, not after it, when ``keep_epoch`` cannot be honoured by ``config``: it needs
+    a checkpoint at the end of every epoch (``save_strategy: epoch``), a run of at least that many epochs
+    (no ``max_steps``) and no ``save_total_limit`` that would delete that checkpoint."""
+    epoch = settings.get("keep_epoch")
+    if epoch is None:
+        return
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        raise ValueError(f"keep_epoch {epoch!r} is not an epoch number (1, 2, ...)")
+    strategy = getattr(config.save_strategy, "value", config.save_strategy)
+    if strategy != "epoch":
+        raise ValueError(
+            f"keep_epoch {epoch} needs save_strategy=epoch (the recipe has save_strategy={strategy})"
+        )
+    if config.max_steps and config.max_steps > 0:
+        raise ValueError(
+            f"keep_epoch {epoch} needs a run counted in epochs; max_steps={config.max_steps} is set"
+        )
+    if epoch > config.num_train_epochs:
+        raise ValueError(f"keep_epoch {epoch} is beyond num_train_epochs={config.num_train_epochs:g}")
+    limit = config.save_total_limit
+    if limit is not None and limit < config.num_train_epochs - epoch + 1:
+        raise ValueError(f"save_total_limit={limit} would delete the epoch-{epoch} checkpoint; unset it")
+
+
+def keep_epoch_checkpoint(output_dir: str | Path, epoch: int) -> dict[str, Any]:
+    """Make the ``checkpoint-*`` folder saved at the end of ``epoch`` the model of ``output_dir``: its weight and
+    config files replace the final ones there (which stay in the last checkpoint). Returns what the run
+    record says about it: ``{"epoch", "global_step", "checkpoint"}``.
+
+    The epoch of a checkpoint is the ``epoch`` of its ``trainer_state.json`` (exactly N.0 at the end of epoch N).
+    """
+    import shutil
+
+    output_dir = Path(output_dir)
+    found: dict[str, float] = {}
+    for state_file in sorted(output_dir.glob("checkpoint-*/trainer_state.json")):
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        found[state_file.parent.name] = float(state.get("epoch") or 0.0)
+        if abs(found[state_file.parent.name] - epoch) < 1e-6:
+            checkpoint, step = state_file.parent, int(state["global_step"])
+            break
+    else:
+        seen = ", ".join(f"{name} (epoch {value:g})" for name, value in found.items()) or "none"
+        raise FileNotFoundError(f"{output_dir}: no checkpoint of epoch {epoch}; checkpoints: {seen}")
+    sources = sorted({p for pattern in _MODEL_FILES for p in checkpoint.glob(pattern)})
+    if not any(p.suffix in (".safetensors", ".bin") for p in sources):
+        raise FileNotFoundError(f"{checkpoint}: no model weights to keep")
+    for pattern in _MODEL_FILES:  # the final model's files go first: its shards may be named otherwise
+        for stale in output_dir.glob(pattern):
+            stale.unlink()
+    for source in sources:
+        shutil.copy2(source, output_dir / source.name)
+    log.info(
+        "kept the epoch-%d checkpoint %s (step %d) as the model of %s",
+        epoch,
+        checkpoint.name,
+        step,
+        output_dir,
+    )
+    return {"epoch": epoch, "global_step": step, "checkpoint": checkpoint.name}
 
 
 def library_versions() -> dict[str, str]:
@@ -101,8 +169,9 @@ def _reward_rows(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: DatasetSource,
-               counts: dict[str, int], output_dir: Path) -> dict[str, Any]:  # fmt: skip
-    """The run record (schema: :mod:`hub_cards.model_card`) of a finished run saved in ``output_dir``."""
+               counts: dict[str, int], output_dir: Path, kept: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The run record (schema: :mod:`hub_cards.model_card`) of a finished run saved in ``output_dir``;
+    ``kept`` is what :func:`keep_epoch_checkpoint` returned when an epoch's checkpoint is the model."""
     sha = weights_sha256(output_dir)
     record = {
         "kind": kind,
@@ -121,6 +190,8 @@ def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: Datas
     }
     if kind == "rlvr":
         record["rewards"] = _reward_rows(settings)
+    if kept is not None:
+        record["kept_checkpoint"] = {**kept, "of_epochs": float(trainer.args.num_train_epochs)}
     if settings.get("push_to"):
         record["repo_id"] = settings["push_to"]
         record["model_name"] = settings["push_to"].split("/")[-1]
@@ -137,7 +208,8 @@ def finish_run(kind: str, trainer: Any, processor: Any, settings: dict[str, Any]
         return str(output_dir)
     processor.save_pretrained(output_dir)
     trainer.save_state()
-    record = run_record(kind, settings, trainer, dataset, counts, output_dir)
+    kept = keep_epoch_checkpoint(output_dir, settings["keep_epoch"]) if settings.get("keep_epoch") else None
+    record = run_record(kind, settings, trainer, dataset, counts, output_dir, kept)
     (output_dir / RUN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     write_model_card(output_dir, eval_results=settings.get("eval_results"))
     log.info("model card written to %s", output_dir / "README.md")

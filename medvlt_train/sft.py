@@ -3,6 +3,11 @@
 ``python -m medvlt_train.sft [RECIPE] [key=value ...]``, e.g.
 ``python -m medvlt_train.sft sft-qwen2.5-vl-3b dataset=builds/m23k output_dir=runs/sft-3b``.
 The loss covers the assistant turn only (``completion_only_loss`` on prompt/completion rows).
+
+Length: ``max_length`` cuts text-only datasets, as MedVLThinker's text SFT does (UCSC-VLAA/MedVLThinker
+train/sft/sft.py:25,100: 32,768 tokens). A dataset with images trains without a length limit, as its image
+SFT does (train/sft/sft_vlm.py:119-121: the collator calls the processor without truncation); TRL's vision
+collator would otherwise cut every example, image tokens or answer included, at ``max_length``.
 """
 
 from __future__ import annotations
@@ -20,15 +25,16 @@ def main(argv: list[str] | None = None) -> str:
     import transformers
     from trl import SFTTrainer
 
-    from medvlt_train.data import load_records, resolve_dataset, sft_dataset
+    from medvlt_train.data import image_example_count, load_records, resolve_dataset, sft_dataset
     from medvlt_train.models import load_model_and_processor
     from medvlt_train.recipes import build_config, parse_command_line
-    from medvlt_train.run import check_push_target, finish_run
+    from medvlt_train.run import check_keep_epoch, check_push_target, finish_run
 
     # 1. Recipe + overrides -> medvlt settings and SFTConfig.
     settings, fields = parse_command_line(argv, "sft", "medvlt_train.sft", DEFAULT_RECIPE)
     check_push_target(settings)
     config = build_config(fields, "sft")
+    check_keep_epoch(settings, config)
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt/completion rows (records without reasoning are left out).
@@ -37,6 +43,11 @@ def main(argv: list[str] | None = None) -> str:
     log.info("SFT data %s: %s", source.label, counts)
     if counts["kept"] == 0:
         raise ValueError(f"dataset {source.label} has no records with reasoning to train on")
+    with_images = image_example_count(dataset)
+    if with_images and config.max_length is not None:
+        log.info("%d examples with images: no length limit (max_length %d applies to text-only data)",
+                 with_images, config.max_length)  # fmt: skip
+        config.max_length = None
 
     # 3. Processor and model.
     model, processor = load_model_and_processor(settings["model"], config)

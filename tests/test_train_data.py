@@ -133,6 +133,29 @@ def test_sft_target_exact():
         to_trl_example(records()[2], with_target=True)
 
 
+def test_sft_target_strips_the_reasoning_as_medvlthinker_does():
+    # UCSC-VLAA/MedVLThinker data_process/train_dataset/convert_trl_format.py:33 (and _for_vlm.py:33,
+    # train/sft/sft_vlm.py:199): f"<think> {reasoning.strip()} </think>\n<answer> {answer_label.strip()} </answer>".
+    # DeepSeek-R1 traces start with a newline; unstripped, the target would read "<think> \nOkay...".
+    from medvlt_train.data import sft_target
+
+    record = records()[0]
+    record.reasoning = "\nOkay, insulin comes from beta cells.\n\n"
+    assert sft_target(record) == "<think> Okay, insulin comes from beta cells. </think>\n<answer> B </answer>"
+    ds, _ = sft_dataset([record])
+    assert ds[0]["completion"][0]["content"][0]["text"] == (
+        "<think> Okay, insulin comes from beta cells. </think>\n<answer> B </answer>"
+    )
+
+
+def test_image_example_count_reads_the_arrow_column():
+    from medvlt_train.data import image_example_count
+
+    assert image_example_count(rl_dataset(records())) == 2  # the text row has no image
+    assert image_example_count(rl_dataset(records()[:1])) == 0
+    assert image_example_count(sft_dataset(records())[0]) == 0  # only the text row has a trace
+
+
 def test_sft_dataset_leaves_out_rows_without_reasoning():
     ds, counts = sft_dataset(records(), prompt="default")
     assert counts == {"rows": 3, "without_reasoning": 2, "kept": 1}

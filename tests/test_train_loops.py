@@ -102,6 +102,69 @@ def test_sft_two_steps_updates_and_saves(tmp_path, tiny_model_path, with_images)
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
 
 
+def test_sft_five_epochs_keeps_the_epoch_3_checkpoint_as_published(tmp_path, tiny_model_path):
+    # The published MedVLThinker-{3B,7B}-SFT_m23k are checkpoint-4401 of a 5-epoch run of 1467 steps an epoch
+    # (UCSC-VLAA/MedVLThinker scripts/upload_weights/upload_weights.py:26-27; train/sft/sft_local.sh:5,79):
+    # keep_epoch=3 makes that checkpoint the run's model; the final weights stay in the last checkpoint.
+    from medvlt_train import sft
+    from medvlt_train.run import weights_sha256
+
+    folder = tmp_path / "two"
+    write_records(_records(False, n=2), folder)  # 2 rows, batch 2: one step an epoch
+    out = Path(sft.main(["sft-tiny", f"dataset={folder}", f"output_dir={tmp_path / 'out'}", "max_steps=-1",
+                         "num_train_epochs=5", "save_strategy=epoch", "save_only_model=true",
+                         "keep_epoch=3"]))  # fmt: skip
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == [f"checkpoint-{i}" for i in range(1, 6)]
+    run = json.loads((out / "medvlt_run.json").read_text())
+    kept = {"epoch": 3, "global_step": 3, "checkpoint": "checkpoint-3", "of_epochs": 5.0}
+    assert run["kept_checkpoint"] == kept
+    assert run["global_step"] == 5  # trained to the end: the cosine/constant schedule spans all five epochs
+    assert weights_sha256(out) == weights_sha256(out / "checkpoint-3") == run["weights_sha256"]
+    assert weights_sha256(out / "checkpoint-5") != weights_sha256(out / "checkpoint-3")
+    _assert_trained(tiny_model_path, out)
+
+
+def test_keep_epoch_is_checked_before_training(tmp_path):
+    from medvlt_train import sft
+
+    folder = tmp_path / "two"
+    write_records(_records(False, n=2), folder)
+    base = ["sft-tiny", f"dataset={folder}", f"output_dir={tmp_path / 'out'}", "keep_epoch=3"]
+    with pytest.raises(ValueError, match="keep_epoch 3 needs save_strategy=epoch"):
+        sft.main(base)
+    with pytest.raises(ValueError, match="keep_epoch 3 needs a run counted in epochs; max_steps=2 is set"):
+        sft.main([*base, "save_strategy=epoch"])
+    with pytest.raises(ValueError, match="keep_epoch 3 is beyond num_train_epochs=2"):
+        sft.main([*base, "save_strategy=epoch", "max_steps=-1", "num_train_epochs=2"])
+    with pytest.raises(ValueError, match="save_total_limit=2 would delete the epoch-3 checkpoint"):
+        sft.main([*base, "save_strategy=epoch", "max_steps=-1", "num_train_epochs=5", "save_total_limit=2"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("with_images", [False, True], ids=["text", "images"])
+def test_sft_cuts_text_at_max_length_but_never_image_examples(tmp_path, monkeypatch, with_images):
+    # MedVLThinker's text SFT truncates at block_size 32768 (UCSC-VLAA/MedVLThinker train/sft/sft.py:25,100);
+    # its image collator calls the processor without truncation (train/sft/sft_vlm.py:119-121).
+    import trl
+
+    from medvlt_train import sft
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    class RecordingTrainer:
+        def __init__(self, model, args, train_dataset, processing_class):
+            seen["max_length"] = args.max_length
+            raise Stop
+
+    monkeypatch.setattr(trl, "SFTTrainer", RecordingTrainer)
+    with pytest.raises(Stop):
+        sft.main(["sft-tiny", f"dataset={_build(tmp_path, with_images)}", "max_length=32768"])
+    assert seen["max_length"] == (None if with_images else 32768)
+
+
 # ---- RLVR -----------------------------------------------------------------------------------------
 
 
@@ -145,7 +208,8 @@ def _on_this_machine(fields: dict) -> dict:
 def test_packaged_recipes_build_configs():
     names = recipes.list_recipes()
     sizes = ("3b", "7b", "32b")
-    assert set(names) == {"sft-tiny", "rlvr-tiny"} | {
+    continuations = {f"rlvr-{k}-then-rl-qwen2.5-vl-{s}" for k in ("sft", "rl") for s in ("3b", "7b")}
+    assert set(names) == {"sft-tiny", "rlvr-tiny"} | continuations | {
         f"{k}-qwen2.5-vl-{s}" for k in ("sft", "rlvr") for s in sizes
     }
     for name in names:
@@ -165,24 +229,29 @@ def test_paper_hyperparameters_mapped():
     assert (sft.num_train_epochs, sft.weight_decay, sft.adam_beta1, sft.adam_beta2) == (5, 1e-4, 0.9, 0.95)
     assert sft.bf16 and sft.completion_only_loss
     assert sft.per_device_train_batch_size * 8 * sft.gradient_accumulation_steps == 16
-    for size in ("7b", "32b"):  # the same SFT hyperparameters at every size
+    # The same SFT hyperparameters at every size; only 32B checkpoints activations, as the released 32B run
+    # did (UCSC-VLAA/MedVLThinker train/sft/train_commands.sh:9,21,33). Per-fact checks: test_recipes_fidelity.
+    for size in ("7b", "32b"):
         _, fields = recipes.split_recipe(recipes.load_recipe(f"sft-qwen2.5-vl-{size}", "sft"))
-        assert {k: v for k, v in fields.items() if k != "output_dir"} == {
-            k: v for k, v in sft_fields.items() if k != "output_dir"
+        skip = {"output_dir", "activation_checkpointing"}
+        assert {k: v for k, v in fields.items() if k not in skip} == {
+            k: v for k, v in sft_fields.items() if k not in skip
         }
     for size in ("3b", "7b", "32b"):
         _, fields = recipes.split_recipe(recipes.load_recipe(f"rlvr-qwen2.5-vl-{size}", "rlvr"))
         rl = recipes.build_config(_on_this_machine(fields), "rlvr")
         assert (rl.num_generations, rl.learning_rate, rl.beta, rl.entropy_coef) == (8, 1e-6, 0.01, 0.0)
-        assert rl.generation_batch_size == 256 * 8
-        assert rl.per_device_train_batch_size * 8 * rl.gradient_accumulation_steps == 128 * 8
+        # train-qwen2_5_vl_32b-m23k.sh:25,34: batch 128, mini-batch 64; the others 256 and 128
+        prompts = 128 if size == "32b" else 256
+        assert rl.generation_batch_size == prompts * 8
+        assert rl.per_device_train_batch_size * 8 * rl.gradient_accumulation_steps == prompts // 2 * 8
         assert rl.max_completion_length == 4096 and rl.num_train_epochs == 5
         assert rl.use_vllm and rl.vllm_mode == "colocate" and rl.loss_type == "dapo"
     settings, fields = recipes.split_recipe(recipes.load_recipe("rlvr-qwen2.5-vl-32b", "rlvr"))
     assert settings["model"] == "Qwen/Qwen2.5-VL-32B-Instruct" and settings["accelerate"] == "zero3"
     assert fields["vllm_tensor_parallel_size"] == 4
     assert recipes.load_recipe("sft-qwen2.5-vl-32b", "sft")["accelerate"] == "zero3"
-    assert recipes.load_recipe("qwen2.5-vl-7b", "rlvr")["accelerate"] == "ddp"  # name without its kind
+    assert recipes.load_recipe("qwen2.5-vl-7b", "rlvr")["accelerate"] == "zero3"  # name without its kind
 
 
 def test_vllm_options_pass_through_to_grpo_config():
