@@ -244,3 +244,17 @@ def test_demo_files_read_with_two_rejects(tmp_path):
     assert (first.source_id, first.question, first.answer) == (
         "MM-demo-000", "Is there a bright lesion on the left side?", "Yes",
     )  # fmt: skip
+
+
+def test_question_stem_is_the_papers():
+    # UCSC-VLAA/MedVLThinker data_process/prepare_vlm_eval_data_v2.py:255 keeps the part before
+    # "\nAnswer Choices: " (stripped); the Hub row's question ends with that tail
+    from medvlt_data.sources.embedded_choices import split_embedded_choices
+
+    question = (
+        "A 45-year-old man presents with chest pain radiating to the back. What is the diagnosis?\n"
+        "Answer Choices: (A) MI (B) PE (C) Aortic dissection (D) GERD (E) Pneumothorax"
+    )
+    stem, _ = split_embedded_choices(question)
+    assert stem == question.split("\nAnswer Choices: ")[0].strip()
+    assert stem.endswith("What is the diagnosis?")

@@ -202,3 +202,20 @@ def test_demo_corpus(tmp_path):
     assert all(r.images and r.images[0][:4] == b"\x89PNG" for r in records)
     pairs = [r for r in records if len(r.images) == 2]
     assert len(pairs) == 2 and all(r.options == {"A": "<image 1>", "B": "<image 2>"} for r in pairs)
+
+
+def test_tag_removal_against_the_papers():
+    # UCSC-VLAA/MedVLThinker data_process/prepare_vlm_eval_data_v2.py:138 removes every tag with the
+    # spaces around it: re.sub(r"\s*<image \d+>\s*", "", question).strip(). Same text where a tag
+    # starts or ends the question or precedes punctuation; between two words the paper glues them
+    # ("Compareand"), where ours keeps one space.
+    import re
+
+    def paper(text: str) -> str:
+        return re.sub(r"\s*<image \d+>\s*", "", text).strip()
+
+    for same in ("<image 1> Which stain is used?", "Which stain is used in <image 2>?",
+                 "Look at <image 1>. Which is it?", "Which organ?\n<image 1>"):  # fmt: skip
+        assert strip_image_tags(same) == paper(same), same
+    glued = "Compare <image 1> <image 2> and choose."
+    assert (paper(glued), strip_image_tags(glued)) == ("Compareand choose.", "Compare and choose.")
