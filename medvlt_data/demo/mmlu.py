@@ -1,7 +1,9 @@
 """Demo MMLU file (a decontamination reference): the embedded-choices layout with a ``subject`` column.
 
-One question repeats a demo training question (the insulin one), so the demo text-all build shows a
-record removed as ``contaminated:mmlu_medical``; one row is of a subject m1 did not use (anatomy).
+Made-up dose-arithmetic questions over m1's five medical subjects and anatomy (a subject m1 did not
+decontaminate against), plus one question that repeats a demo training question (the insulin one), so
+the demo text-all build shows a record removed as ``contaminated:mmlu_medical``, and one broken row (a
+label outside the options) so the demo shows a reject.
 """
 
 from __future__ import annotations
@@ -12,26 +14,30 @@ from pathlib import Path
 from medvlt_data.demo.bank import TEXT_ITEMS
 from medvlt_data.schema import LETTERS
 
-_OWN = (
-    ("Which blood group is the universal red-cell donor for transfusion in an emergency?",
-     ("AB positive", "O negative", "A positive", "B negative"), 1, "clinical_knowledge"),
-    ("Which organelle of the eukaryotic cell holds the enzymes of the citric acid cycle?",
-     ("Nucleus", "Golgi apparatus", "Mitochondrial matrix", "Lysosome"), 2, "college_biology"),
-    ("Which inheritance pattern does cystic fibrosis follow in most families studied so far?",
-     ("Autosomal dominant", "Autosomal recessive", "X-linked recessive", "Mitochondrial"), 1, "medical_genetics"),
-    ("Which bone of the forearm lies on the thumb side when the palm faces forward?",
-     ("Ulna", "Radius", "Humerus", "Scaphoid"), 1, "anatomy"),
-)  # fmt: skip
+SUBJECTS = ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics",
+            "professional_medicine", "anatomy")  # fmt: skip
+
+
+def rows() -> list[dict]:
+    """The demo rows (the broken one last)."""
+    insulin = TEXT_ITEMS[0]
+    items = [(insulin.question, list(insulin.options), insulin.answer, "clinical_knowledge")]
+    for i in range(20):
+        weight, per_kg = 40 + 5 * i, 2 + i % 4
+        dose = weight * per_kg
+        options = [str(dose + delta) for delta in (-10, 0, 10, 20)]
+        question = f"A patient of {weight} kg needs {per_kg} mg/kg of a drug; what is the whole dose in mg?"
+        items.append((question, options, 1, SUBJECTS[i % len(SUBJECTS)]))
+    out = []
+    for question, options, answer, subject in items:
+        choices = " ".join(f"({LETTERS[j]}) {o}" for j, o in enumerate(options))
+        out.append({"question": f"{question}\nAnswer Choices: {choices}", "label": [LETTERS[answer]],
+                    "subject": subject})  # fmt: skip
+    out.append({**out[-1], "label": ["H"]})
+    return out
 
 
 def write(root: Path) -> Path:
-    insulin = TEXT_ITEMS[0]
-    items = [(insulin.question, insulin.options, insulin.answer, "clinical_knowledge"), *_OWN]
-    rows = []
-    for question, options, answer, subject in items:
-        choices = " ".join(f"({LETTERS[j]}) {o}" for j, o in enumerate(options))
-        rows.append({"question": f"{question}\nAnswer Choices: {choices}", "label": [LETTERS[answer]],
-                     "subject": subject})  # fmt: skip
     with (root / "test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows)
+        handle.writelines(json.dumps(r) + "\n" for r in rows())
     return root

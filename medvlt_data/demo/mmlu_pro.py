@@ -1,22 +1,30 @@
-"""Demo MMLU-Pro file (a decontamination reference): rows of the Hub columns as ``test.jsonl``."""
+"""Demo MMLU-Pro file (a decontamination reference): rows of the Hub columns as ``test.jsonl``.
+
+Made-up infusion-rate questions with ten options, and one broken row (answer and answer_index disagree).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-_ROWS = (
-    ("Which of these laboratory findings best indicates acute damage to the heart muscle after chest pain?",
-     ["Raised troponin", "Raised amylase", "Low ferritin", "Raised bilirubin", "Low albumin", "Raised urea"], 0, "health"),
-    ("Which of these drugs reverses the effect of an opioid overdose when given quickly by injection?",
-     ["Flumazenil", "Atropine", "Naloxone", "Protamine", "Glucagon", "Vitamin K"], 2, "health"),
-)  # fmt: skip
+from medvlt_data.schema import LETTERS
+
+
+def rows() -> list[dict]:
+    out = []
+    for i in range(20):
+        volume, hours = 500 + 100 * i, 2 + i % 5
+        rate = volume / hours
+        options = [f"{rate + 10 * (k - 3):g} mL/h" for k in range(10)]
+        out.append({"question_id": 9000 + i, "question": f"Which infusion rate gives {volume} mL over {hours} hours?",
+                    "options": options, "answer": LETTERS[3], "answer_index": 3, "cot_content": "",
+                    "category": "health", "src": "medvlt-demo"})  # fmt: skip
+    out.append({**out[0], "question_id": 9999, "answer": "B"})
+    return out
 
 
 def write(root: Path) -> Path:
     with (root / "test.jsonl").open("w", encoding="utf-8") as handle:
-        for i, (question, options, answer, category) in enumerate(_ROWS):
-            row = {"question_id": 9000 + i, "question": question, "options": options, "answer": "ABCDEFGHIJ"[answer],
-                   "answer_index": answer, "cot_content": "", "category": category, "src": "medvlt-demo"}  # fmt: skip
-            handle.write(json.dumps(row) + "\n")
+        handle.writelines(json.dumps(r) + "\n" for r in rows())
     return root
