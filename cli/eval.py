@@ -98,7 +98,8 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
     SLAKE, VQA-RAD) with the paper's prompt, greedy decoding and the shared verifier.
 
     Writes OUT/generations/run-R.jsonl (every question, completion and verdict), OUT/results.json
-    (accuracy per benchmark and run, mean and spread, strict and lenient) and OUT/results.md (the
+    (accuracy per benchmark and run, mean and spread, by three graders: strict, lenient_paper = the
+    paper's published regrade, robust = medvlt's own) and OUT/results.md (the
     paper's table). An interrupted evaluation resumes from the saved generations.
 
     \b
@@ -158,8 +159,10 @@ def _show(out: Path, results: dict) -> None:
 @eval_group.command("regrade")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def regrade_command(folder: Path) -> None:
-    """Grade a folder's saved generations again (strict and lenient) and rewrite its results; nothing
-    is generated."""
+    """Grade a folder's saved generations again and rewrite its results; nothing is generated.
+
+    Three graders: strict (the paper's eval grader), lenient_paper (the paper's regrade, with which its
+    published tables were made) and robust (medvlt's own, more forgiving; not the paper's)."""
     from medvlt_train.eval.report import regrade
 
     try:
@@ -180,12 +183,19 @@ def regrade_command(folder: Path) -> None:
     show_default=True,
     help="Where compare.md and compare.png go.",
 )
-def compare_command(folders: tuple[Path, ...], out: Path) -> None:
-    """Put several result folders side by side: the paper's table and a bar chart (PNG)."""
+@click.option(
+    "--grader",
+    type=click.Choice(["strict", "lenient_paper", "robust"]),
+    default="strict",
+    show_default=True,
+    help="Whose accuracy: lenient_paper is the paper's published regrade.",
+)
+def compare_command(folders: tuple[Path, ...], out: Path, grader: str) -> None:
+    """Put several result folders side by side: the paper's table and a bar chart (PNG), by one grader."""
     from medvlt_train.eval.report import compare
 
     try:
-        table = compare(list(folders), out)
+        table = compare(list(folders), out, grader)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(table, nl=False)

@@ -25,8 +25,10 @@ training curves under ``assets/``, linked relatively as the Hub renders them.
 
 ``eval_results`` is a ``medvlt eval`` results file (``results.json``), read for its ``benchmarks``
 mapping: benchmark key -> {"accuracy": percent (strict grader, mean over runs), "n": questions,
-optionally "runs": [percent per run], "std": spread, "accuracy_lenient": percent}. Benchmarks appear in
-the paper's column order (:data:`BENCHMARKS`) and go into the card's ``model-index`` metadata.
+optionally "runs": [percent per run], "std": spread, "accuracy_lenient_paper": percent by the paper's
+regrade (the grader of its published tables), "accuracy_robust": percent by medvlt's own grader}.
+Benchmarks appear in the paper's column order (:data:`BENCHMARKS`) and go into the card's
+``model-index`` metadata: the strict accuracy, and the paper-lenient one where the results have it.
 """
 
 from __future__ import annotations
@@ -128,19 +130,25 @@ def read_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
     return benchmarks
 
 
-def _ordered(benchmarks: dict[str, dict]) -> list[tuple[str, str, str, dict]]:
-    """(key, title, Hub id, result) in the paper's order, then any other benchmark by name."""
+def _ordered(benchmarks: dict[str, dict], eval_repo: str | None = None) -> list[tuple[str, str, str, dict]]:
+    """(key, title, Hub id, result) in the paper's order, then any other benchmark by name. The Hub id
+    is ``eval_repo`` when the questions came from one Hub dataset (the paper's released
+    MedVLThinker-Eval, say), else the source the ``eval`` recipe builds the benchmark from."""
     keys = [k for k in BENCHMARKS if k in benchmarks] + sorted(set(benchmarks) - set(BENCHMARKS))
     hub_ids = benchmark_hub_ids()
-    return [(k, BENCHMARKS.get(k, k), hub_ids.get(k, k), benchmarks[k]) for k in keys]
+    return [(k, BENCHMARKS.get(k, k), eval_repo or hub_ids.get(k, k), benchmarks[k]) for k in keys]
 
 
 def _model_name(run: dict) -> str:
     return run.get("model_name") or run.get("repo_id", "").split("/")[-1] or f"medvlt-{run['kind']}"
 
 
-def front_matter(run: dict, eval_results: dict[str, dict] | None = None) -> dict[str, Any]:
-    """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results)."""
+def front_matter(
+    run: dict, eval_results: dict[str, dict] | None = None, eval_dataset: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results;
+    ``eval_dataset``, the results' ``dataset``, names the Hub dataset and commit evaluated on)."""
+    eval_dataset = eval_dataset or {}
     from huggingface_hub import EvalResult, ModelCardData
 
     base = run["base_model"].split("@")[0]  # the Hub's base_model names a repository, not a revision
@@ -150,12 +158,16 @@ def front_matter(run: dict, eval_results: dict[str, dict] | None = None) -> dict
         meta["base_model"] = base
     if dataset.get("repo_id"):
         meta["datasets"] = [dataset["repo_id"]]
+    graders = (("accuracy", "strict"), ("accuracy_lenient_paper", "lenient, the paper's regrade"))
     results = [
         EvalResult(task_type="visual-question-answering", task_name="Medical VQA", dataset_type=hub_id,
                    dataset_name=title, dataset_split="test", metric_type="accuracy",
-                   metric_value=round(float(result["accuracy"]), 2),
-                   metric_name=f"accuracy (strict, {len(result.get('runs') or [0])} run(s), n={result['n']})")
-        for _key, title, hub_id, result in _ordered(eval_results or {})
+                   dataset_revision=eval_dataset.get("commit") if eval_dataset.get("repo_id") else None,
+                   metric_value=round(float(result[key]), 2),
+                   metric_name=f"accuracy ({grader}, {len(result.get('runs') or [0])} run(s), n={result['n']})")
+        for _key, title, hub_id, result in _ordered(eval_results or {}, eval_dataset.get("repo_id"))
+        for key, grader in graders
+        if isinstance(result.get(key), int | float)
     ]  # fmt: skip
     data = ModelCardData(
         language=["en"],
@@ -213,11 +225,20 @@ def render_model_card(
     matter. ``curves_link`` is where the training-curve plot is (written by :func:`write_model_card`);
     ``eval_source`` the ``dataset`` and ``seeds`` of the results file, to say what was evaluated."""
     _check(run)
-    rows = _ordered(eval_results or {})
+    eval_dataset = (eval_source or {}).get("dataset") or {}
+    rows = _ordered(eval_results or {}, eval_dataset.get("repo_id"))
     average = sum(float(r["accuracy"]) for *_, r in rows) / len(rows) if rows else None
+    averages = {
+        grader: sum(float(r[f"accuracy_{grader}"]) for *_, r in rows) / len(rows)
+        if rows and all(isinstance(r.get(f"accuracy_{grader}"), int | float) for *_, r in rows)
+        else None
+        for grader in ("lenient_paper", "robust")
+    }
     fields = run["recipe_fields"]
     text = template("model_card.md.j2").render(
-        front_matter=yaml.safe_dump(front_matter(run, eval_results), sort_keys=False, allow_unicode=True),
+        front_matter=yaml.safe_dump(
+            front_matter(run, eval_results, eval_dataset), sort_keys=False, allow_unicode=True
+        ),
         name=_model_name(run),
         run=run,
         method=_METHODS[run["kind"]],
@@ -231,6 +252,7 @@ def render_model_card(
         results=[{"title": t, "hub_id": h, **r} for _k, t, h, r in rows],
         complete=set(BENCHMARKS) <= {k for k, *_ in rows},
         average=average,
+        averages=averages,
         repo_id=run.get("repo_id"),
         eval_source=eval_source or {},
     )

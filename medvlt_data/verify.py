@@ -1,19 +1,29 @@
 """Prompt, answer extraction and grading for multiple-choice medical QA (MedVLThinker, arXiv 2508.02669).
 
 One module serves difficulty scoring, the RLVR reward and evaluation, so all three read answers alike.
+Three graders, named for what they are:
 
-* :func:`build_prompt` writes the instruction, the question and the lettered options.
-* Strict grading (the paper's eval and reward): :func:`extract_strict`, :func:`grade_strict`.
-* Lenient regrade (the published tables): :func:`extract_lenient`, :func:`lenient_letter`,
-  :func:`grade_lenient`.
-* The format gate and the reward: :func:`has_format`, :func:`format_gated_reward`.
-* :func:`grade` bundles the verdicts for storing graded rollouts.
+* ``strict``: the paper's eval grader (UCSC-VLAA/MedVLThinker eval/run_offline_inference_v2.py:294-310,
+  ``extract_answer`` + ``grade_answer``): :func:`extract_strict`, :func:`grade_strict`.
+* ``lenient_paper``: the paper's regrade, used for its published tables (UCSC-VLAA/MedVLThinker
+  analysis/regrade_eval_results.py:18-76): :func:`extract_paper_lenient`, :func:`grade_paper_lenient`.
+  Only the extraction differs from strict; the comparison is the same exact match, so ``(B)``, ``B.``
+  or ``**B**`` are wrong there. :func:`paper_letter` is the regrade's option mapping, which only feeds
+  its majority vote (regrade_eval_results.py:106-112).
+* ``robust``: medvlt's own, more forgiving grader, NOT the paper's: it also reads ``(B)``, ``B)``,
+  ``**B**``, ``Option B``, a trailing period, a letter followed by any text: :func:`robust_letter`,
+  :func:`grade_robust`.
+
+The reward (UCSC-VLAA/MedVLThinker train/my_reward.py:13-59): :func:`has_format` (the format gate) and
+:func:`format_gated_reward` in two variants, ``paper`` (the original exactly) and ``default`` (ours:
+surrounding whitespace ignored by the gate, a multi-line answer block read). :func:`grade` bundles the
+verdicts stored with eval generations.
 
 >>> grade_strict("<think>ST elevation in II, III, aVF.</think><answer>B</answer>", "B", "Inferior MI")
 True
->>> lenient_letter("The answer is (c).", {"A": "Asthma", "B": "COPD", "C": "Pneumonia"})
-'C'
->>> format_gated_reward("<answer>B</answer>", "B", "Inferior MI")
+>>> grade_paper_lenient("<answer>(B)</answer>", "B", "Inferior MI"), grade_robust("<answer>(B)</answer>", {"B": "Inferior MI"}, "B")
+(False, True)
+>>> format_gated_reward("<think>x</think><answer>B</answer>\\n", "B", "Inferior MI", variant="paper")
 0.0
 """
 
@@ -26,20 +36,31 @@ _INSTRUCTION = (
     "before providing the answer.{sep}Write your final answer within <answer> </answer> tags."
 )
 
-#: Instruction variants. ``paper`` is verbatim from the paper, with a literal backslash-n (two
-#: characters) between the sentences; ``default`` has a real newline there.
+#: Instruction variants. ``paper`` is the released INSTRUCTION_PROMPT, a raw string whose ``\n`` is two
+#: characters, a backslash and an n (UCSC-VLAA/MedVLThinker eval/run_offline_inference_v2.py:320, the
+#: same in data_process/train_dataset/convert_verl_format.py:50 and train/sft/sft_vlm.py:182);
+#: ``default`` has a real newline there.
 PROMPTS: dict[str, str] = {
     "paper": _INSTRUCTION.format(sep="\\n"),
     "default": _INSTRUCTION.format(sep="\n"),
 }
 
-_ANSWER_BLOCK = r"<answer>(.*?)</answer>"
+_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_BLOCK_ONE_LINE = re.compile(r"<answer>(.*?)</answer>")
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-_FALLBACKS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (r"answer:\s*(.*)", r"answer is:\s*(.*)", r"answer is\s*(.*)", r"is:\s*(.*)")
+# The regrade's fallbacks, tried in this order when there is no answer block; the first pattern that
+# matches anywhere wins and its LAST match is read. No DOTALL: ``.*`` stops at the line end, but
+# ``\s*`` crosses newlines, so "Answer:\nB" reads "B" (regrade_eval_results.py:29-47).
+_PAPER_FALLBACKS = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (r"answer:\s*(.*)", r"answer is:\s*(.*)", r"answer is\s*(.*)", r"is:\s*(.*)")
 )
-_TAGS = re.compile(r"</?(?:think|answer)\s*>", re.IGNORECASE)
+# Removed literally and case-sensitively, one after the other (regrade_eval_results.py:54-57).
+_PAPER_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_LINE_BREAK = re.compile(r"[\n\r]")
+
+# The robust grader (ours) also removes tags in any case and reads these shapes.
+_ANY_CASE_TAGS = re.compile(r"</?(?:think|answer)\s*>", re.IGNORECASE)
 # A bare letter: "B", "b", "(B)", "B)", "B:", "[B]", "Option B" (emphasis and a final period removed first).
 _LETTER_ONLY = re.compile(r"(?:option\s+)?[(\[]?([A-Za-z])[)\]]?[.:)]?", re.IGNORECASE)
 # A letter then text: "B. text", "B: text", "B) text", "(B) text", "Option B: text".
@@ -49,9 +70,11 @@ _LETTER_TEXT = re.compile(
 
 
 def build_prompt(question: str, options: dict[str, str], prompt: str = "paper") -> str:
-    """The user prompt: instruction, question and options, each option as ``"{letter}. {text}"``.
+    """The user prompt: instruction, a blank line, ``Question: ...``, a blank line, ``Options:``, then
+    each option as ``"{letter}. {text}"`` after a blank line, in the given order.
 
-    ``options`` is an ordered mapping letter -> text; options are separated by a blank line.
+    The layout of UCSC-VLAA/MedVLThinker eval/run_offline_inference_v2.py:323-334 (``build_messages``),
+    also used for training (data_process/train_dataset/convert_verl_format.py:176-179).
 
     >>> p = build_prompt("Most likely diagnosis?", {"A": "Asthma", "B": "COPD"}, prompt="default")
     >>> p.endswith("tags.\\n\\nQuestion: Most likely diagnosis?\\n\\nOptions:\\n\\nA. Asthma\\n\\nB. COPD")
@@ -61,69 +84,116 @@ def build_prompt(question: str, options: dict[str, str], prompt: str = "paper") 
     """
     if prompt not in PROMPTS:
         raise ValueError(f"unknown prompt variant {prompt!r}; known: {', '.join(sorted(PROMPTS))}")
-    lines = "\n\n".join(f"{letter}. {text}" for letter, text in options.items())
-    return f"{PROMPTS[prompt]}\n\nQuestion: {question}\n\nOptions:\n\n{lines}"
+    lines = "".join(f"\n\n{letter}. {text}" for letter, text in options.items())
+    return f"{PROMPTS[prompt]}\n\nQuestion: {question}\n\nOptions:{lines}"
+
+
+def matches_gold(prediction: str, label: str | None, answer: str) -> bool:
+    """The paper's comparison: ``prediction`` equals ``"{label}. {answer}"``, ``label`` or ``answer``,
+    each side stripped and lower-cased (the combined form is stripped as a whole, as in the original).
+    With ``label`` None only the answer text counts.
+
+    The same function in the eval, the regrade and the reward (eval/run_offline_inference_v2.py:300-310,
+    analysis/regrade_eval_results.py:62-76 without its LLaVA-Med rule, train/my_reward.py:34-44).
+
+    >>> matches_gold(" b. copd ", "B", "COPD"), matches_gold("B.", "B", "COPD"), matches_gold("copd", None, "COPD")
+    (True, False, True)
+    """
+    pred = prediction.strip().lower()
+    if label is not None and pred in (f"{label}. {answer}".strip().lower(), label.strip().lower()):
+        return True
+    return pred == answer.strip().lower()
 
 
 def extract_strict(text: str, dotall: bool = True) -> str:
     """Text inside the FIRST ``<answer>...</answer>`` block, or the whole text when there is none.
 
-    With ``dotall=False`` the block may not span lines (the paper's reward), so a multi-line block is
-    not found and the whole text comes back. Nothing is stripped here.
+    With ``dotall=False`` a block may not span lines (the paper's reward, train/my_reward.py:21, where
+    ``re.search`` then finds a LATER single-line block if there is one, else none). Nothing is stripped.
 
     >>> extract_strict("<answer>A</answer> <answer>B</answer>")
     'A'
     >>> extract_strict("<answer>A\\nB</answer>", dotall=False)
     '<answer>A\\nB</answer>'
+    >>> extract_strict("<answer>\\nA\\n</answer><answer>C</answer>", dotall=False)
+    'C'
     """
-    match = re.search(_ANSWER_BLOCK, text, re.DOTALL if dotall else 0)
+    match = (_BLOCK if dotall else _BLOCK_ONE_LINE).search(text)
     return match.group(1) if match else text
 
 
-def grade_strict(completion: str, label: str, answer: str, dotall: bool = True) -> bool:
-    """True when the strict extraction equals ``"{label}. {answer}"``, ``label`` or ``answer``.
+def grade_strict(completion: str, label: str | None, answer: str, dotall: bool = True) -> bool:
+    """The paper's eval grader: :func:`extract_strict` then :func:`matches_gold`.
 
-    Comparison ignores case and surrounding whitespace; ``label`` is the gold letter and ``answer``
-    the gold option text.
+    ``label`` is the gold letter and ``answer`` the gold option text.
 
     >>> grade_strict("<answer> b. copd </answer>", "B", "COPD")
     True
     >>> grade_strict("<answer>B) COPD</answer>", "B", "COPD")
     False
     """
-    pred = extract_strict(completion, dotall=dotall).strip().lower()
-    label, answer = label.strip(), answer.strip()
-    return pred in {f"{label}. {answer}".lower(), label.lower(), answer.lower()}
+    return matches_gold(extract_strict(completion, dotall=dotall), label, answer)
 
 
-def extract_lenient(text: str) -> str:
-    """The answer text the lenient regrade reads.
+def _paper_raw_extract(text: str) -> str:
+    """The regrade's ``_extract_answer`` (regrade_eval_results.py:18-49), before tag removal."""
+    blocks = _BLOCK.findall(text)
+    if blocks:
+        # The stripped last block's first line (up to \n or \r); an empty block gives "".
+        return _LINE_BREAK.split(blocks[-1].strip(), maxsplit=1)[0].strip()
+    for pattern in _PAPER_FALLBACKS:
+        matches = pattern.findall(text)
+        if matches:
+            return matches[-1].strip()
+    return text.strip()
 
-    1. The first non-empty line of the LAST closed ``<answer>`` block, if any block exists.
-    2. Else the last match of the first of ``answer:``, ``answer is:``, ``answer is``, ``is:`` (case
-       insensitive, to the end of the line) that matches anywhere.
+
+def extract_paper_lenient(text: str) -> str:
+    """The answer text MedVLThinker's regrade reads (analysis/regrade_eval_results.py:18-59).
+
+    1. With any ``<answer>...</answer>`` block (case-sensitive, dot matches newline): the LAST block,
+       stripped, up to its first ``\\n`` or ``\\r``; an empty block gives ``""``.
+    2. Else the last match of the first of ``answer:``, ``answer is:``, ``answer is``, ``is:`` that
+       matches anywhere (case-insensitive; the whitespace after it may cross lines, the answer runs to
+       the end of its line).
     3. Else the whole text.
 
-    ``<think>``/``<answer>`` tags (any case) are removed and the result is stripped. Finding a block is
-    case-sensitive, as in the strict grader.
+    Then the literal tags ``<think>``, ``</think>``, ``<answer>``, ``</answer>`` (exactly these, case
+    sensitive) are removed and the result is stripped.
 
-    >>> extract_lenient("<answer>A</answer> then <answer>\\nC. Sepsis\\nbecause...</answer>")
+    >>> extract_paper_lenient("<answer>A</answer> then <answer>\\nC. Sepsis\\nbecause...</answer>")
     'C. Sepsis'
-    >>> extract_lenient("I think... The answer is: D")
-    'D'
+    >>> extract_paper_lenient("I think... The answer is: D"), extract_paper_lenient("Answer:\\n\\n<answer>B")
+    ('D', 'B')
     """
-    blocks = re.findall(_ANSWER_BLOCK, text, re.DOTALL)
-    if blocks:
-        lines = [line for line in blocks[-1].strip().splitlines() if line.strip()]
-        found = lines[0] if lines else ""
-    else:
-        found = text
-        for pattern in _FALLBACKS:
-            matches = pattern.findall(text)
-            if matches:
-                found = matches[-1]
-                break
-    return _TAGS.sub("", found).strip()
+    found = _paper_raw_extract(text)
+    for tag in _PAPER_TAGS:
+        found = found.replace(tag, "")
+    return found.strip()
+
+
+def grade_paper_lenient(completion: str, label: str | None, answer: str) -> bool:
+    """The paper's published regrade: :func:`extract_paper_lenient` then :func:`matches_gold`
+    (analysis/regrade_eval_results.py:103 and 126).
+
+    >>> [grade_paper_lenient(c, "B", "COPD") for c in ("Answer: B", "<answer>B\\nsmoker</answer>", "<answer>**B**</answer>")]
+    [True, True, False]
+    """
+    return matches_gold(extract_paper_lenient(completion), label, answer)
+
+
+def paper_letter(completion: str, options: dict[str, str]) -> str | None:
+    """The option letter the regrade files a prediction under for its majority vote: the first option
+    (in order) whose letter, text or ``"{letter}. {text}"`` :func:`matches_gold` the regrade's extraction
+    (analysis/regrade_eval_results.py:103-112). None where no option matches (the original keeps the
+    extracted text instead; it is :func:`extract_paper_lenient`). For the vote only: correctness is
+    :func:`grade_paper_lenient`.
+
+    >>> paper_letter("The answer is: copd", {"A": "Asthma", "B": "COPD"}), paper_letter("(B)", {"B": "COPD"})
+    ('B', None)
+    """
+    pred = extract_paper_lenient(completion)
+    return next((letter for letter, text in options.items() if matches_gold(pred, letter, text)), None)
 
 
 def _clean(text: str) -> str:
@@ -133,10 +203,11 @@ def _clean(text: str) -> str:
     return text.strip().strip("*_`").strip()
 
 
-def lenient_letter(completion: str, options: dict[str, str]) -> str | None:
-    """The letter the lenient regrade reads from ``completion``, or None.
+def robust_letter(completion: str, options: dict[str, str]) -> str | None:
+    """The letter medvlt's robust grader (ours, not the paper's) reads from ``completion``, or None.
 
-    Rules, on :func:`extract_lenient`'s text with markdown emphasis removed, first that applies wins:
+    On :func:`extract_paper_lenient`'s text with ``<think>``/``<answer>`` tags of any case and markdown
+    emphasis removed, the first rule that applies wins:
 
     1. Exactly a letter of ``options``, any case, optionally punctuated or prefixed by "Option":
        ``B``, ``b``, ``(B)``, ``B.``, ``B)``, ``B:``, ``**B**``, ``Option B``.
@@ -147,13 +218,13 @@ def lenient_letter(completion: str, options: dict[str, str]) -> str | None:
     Anything else, including an option's text inside a longer sentence, gives None.
 
     >>> opts = {"A": "Asthma", "B": "COPD"}
-    >>> [lenient_letter(c, opts) for c in ("<answer>**b**</answer>", "Answer: copd.", "Answer: B: COPD")]
+    >>> [robust_letter(c, opts) for c in ("<answer>**b**</answer>", "Answer: copd.", "Answer: B: COPD")]
     ['B', 'B', 'B']
-    >>> lenient_letter("The answer is likely COPD given the smoking history.", opts) is None
+    >>> robust_letter("The answer is likely COPD given the smoking history.", opts) is None
     True
     """
     letters = {letter.strip().upper(): letter for letter in options}
-    pred = _clean(extract_lenient(completion))
+    pred = _clean(_ANY_CASE_TAGS.sub("", extract_paper_lenient(completion)))
     match = _LETTER_ONLY.fullmatch(pred)
     if match and match.group(1).upper() in letters:
         return letters[match.group(1).upper()]
@@ -168,63 +239,80 @@ def lenient_letter(completion: str, options: dict[str, str]) -> str | None:
     return None
 
 
-def grade_lenient(completion: str, options: dict[str, str], label: str) -> bool:
-    """True when :func:`lenient_letter` reads the gold letter ``label`` (any case).
+def grade_robust(completion: str, options: dict[str, str], label: str) -> bool:
+    """True when :func:`robust_letter` reads the gold letter ``label`` (any case). Ours, not the paper's.
 
-    >>> grade_lenient("Answer: (A)", {"A": "Asthma", "B": "COPD"}, "a")
+    >>> grade_robust("Answer: (A)", {"A": "Asthma", "B": "COPD"}, "a")
     True
     """
-    letter = lenient_letter(completion, options)
+    letter = robust_letter(completion, options)
     return letter is not None and letter.strip().upper() == label.strip().upper()
 
 
-def has_format(completion: str) -> bool:
-    """True when the stripped completion fully matches ``<think>.*?</think>\\s*<answer>.*?</answer>``.
+def has_format(completion: str, strip: bool = False) -> bool:
+    """True when the completion fully matches ``<think>.*?</think>\\s*<answer>.*?</answer>`` (dot
+    matches newline), as the paper's reward gate does on the RAW completion (train/my_reward.py:13-16):
+    a leading or trailing newline fails it. ``strip=True`` (ours) ignores surrounding whitespace first.
 
-    Dot matches newline. Surrounding whitespace is stripped first (a trailing newline from the
-    sampler does not fail the gate); any other text before ``<think>`` or after ``</answer>`` does.
     This is a regex, not a parser: an extra ``<think>`` inside the thoughts or a second answer block
     after the first still matches, because the lazy groups can widen.
 
-    >>> has_format("<think>x</think>\\n<answer>A</answer>\\n")
+    >>> has_format("<think>x</think>\\n<answer>A</answer>"), has_format("<think>x</think><answer>A</answer>\\n")
+    (True, False)
+    >>> has_format("<think>x</think><answer>A</answer>\\n", strip=True)
     True
-    >>> has_format("Sure! <think>x</think><answer>A</answer>")
-    False
     """
-    return _FORMAT.fullmatch(completion.strip()) is not None
+    return _FORMAT.fullmatch(completion.strip() if strip else completion) is not None
 
 
-def format_gated_reward(completion: str, label: str, answer: str, variant: str = "default") -> float:
-    """RLVR reward: 0.0 unless :func:`has_format`, else the strict grade as 0.0/1.0.
+REWARD_VARIANTS = ("default", "paper")
 
-    ``variant="paper"`` extracts the answer without DOTALL as the paper's reward does (a multi-line
-    answer block falls back to the whole text and fails); ``"default"`` tolerates newlines.
+
+def format_gated_reward(completion: str, label: str | None, answer: str, variant: str = "default") -> float:
+    """RLVR reward: 0.0 unless the format gate passes, else the strict grade as 0.0/1.0.
+
+    ``paper`` is train/my_reward.py:47-59 (``compute_score``) exactly: the gate on the raw completion,
+    then the answer read without DOTALL (a multi-line block is skipped: a later single-line block, else
+    the whole text, is graded). ``default`` (ours) strips the completion for the gate and reads the
+    first block across lines.
 
     >>> format_gated_reward("<think>Hb 6 g/dL.</think><answer>\\nC\\n</answer>", "C", "Anemia")
     1.0
     >>> format_gated_reward("<think>Hb 6 g/dL.</think><answer>\\nC\\n</answer>", "C", "Anemia", "paper")
     0.0
     """
-    if variant not in ("paper", "default"):
-        raise ValueError(f"unknown reward variant {variant!r}; known: default, paper")
-    if not has_format(completion):
+    if variant not in REWARD_VARIANTS:
+        raise ValueError(f"unknown reward variant {variant!r}; known: {', '.join(REWARD_VARIANTS)}")
+    paper = variant == "paper"
+    if not has_format(completion, strip=not paper):
         return 0.0
-    return float(grade_strict(completion, label, answer, dotall=variant == "default"))
+    return float(grade_strict(completion, label, answer, dotall=not paper))
 
 
-def grade(completion: str, options: dict[str, str], label: str) -> dict[str, bool | str]:
-    """All verdicts for one completion, for storing graded rollouts.
+def grade(
+    completion: str, options: dict[str, str], label: str, answer: str | None = None
+) -> dict[str, bool | str | None]:
+    """Every verdict on one completion, as stored with eval generations; the gold text is ``answer``
+    (the record's answer column, which the original graders compare) or else ``options[label]``.
 
-    Keys: ``strict`` (:func:`grade_strict` against ``options[label]``), ``lenient``
-    (:func:`grade_lenient`), ``format`` (:func:`has_format`) and ``extracted`` (the stripped strict
-    extraction, i.e. the text the strict grader compared).
+    Keys: ``strict`` (:func:`grade_strict`), ``lenient_paper`` (:func:`grade_paper_lenient`, the
+    published regrade), ``robust`` (:func:`grade_robust`, ours), ``format`` (:func:`has_format` on the
+    completion stripped, as the paper's eval stores outputs stripped, eval/run_offline_inference_v2.py:224),
+    ``extracted`` (the stripped strict extraction), ``extracted_paper`` (:func:`extract_paper_lenient`),
+    ``letter_paper`` (:func:`paper_letter`) and ``letter_robust`` (:func:`robust_letter`).
 
-    >>> grade("<think>wheeze</think><answer>A. Asthma</answer>", {"A": "Asthma", "B": "COPD"}, "A")
-    {'strict': True, 'lenient': True, 'format': True, 'extracted': 'A. Asthma'}
+    >>> v = grade("<think>wheeze</think><answer>(A)</answer>", {"A": "Asthma", "B": "COPD"}, "A")
+    >>> v["strict"], v["lenient_paper"], v["robust"], v["letter_paper"], v["letter_robust"]
+    (False, False, True, None, 'A')
     """
+    answer = options[label] if answer is None else answer
     return {
-        "strict": grade_strict(completion, label, options[label]),
-        "lenient": grade_lenient(completion, options, label),
-        "format": has_format(completion),
+        "strict": grade_strict(completion, label, answer),
+        "lenient_paper": grade_paper_lenient(completion, label, answer),
+        "robust": grade_robust(completion, options, label),
+        "format": has_format(completion, strip=True),
         "extracted": extract_strict(completion).strip(),
+        "extracted_paper": extract_paper_lenient(completion),
+        "letter_paper": paper_letter(completion, options),
+        "letter_robust": robust_letter(completion, options),
     }

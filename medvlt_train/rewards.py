@@ -5,7 +5,14 @@ dataset column as a keyword list (here ``answer_label`` and ``answer``, see :mod
 plus ``trainer_state``/``log_extra``/``log_metric``; unknown keywords are ignored. For conversational
 prompts a completion is a list of message dicts (``[{"role": "assistant", "content": "..."}]``); a plain
 string is accepted too. All grading goes through :mod:`medvlt_data.verify`, the one verifier shared with
-difficulty scoring and evaluation. A row whose ``answer_label`` is None gets None (no verdict).
+difficulty scoring and evaluation. A row whose ``answer_label`` is None gets None (no verdict; the
+original's ``compute_score`` would then grade the answer text alone).
+
+``medvlt_paper`` is the paper's reward exactly (UCSC-VLAA/MedVLThinker train/my_reward.py:47-59): the
+format gate on the raw completion, so a leading or trailing newline scores 0, and the answer read
+without DOTALL. ``medvlt`` (the default) is ours in two details: the gate ignores surrounding
+whitespace and a multi-line answer block is read. ``format`` and ``accuracy`` are the default
+variant's gate and grade on their own.
 """
 
 from __future__ import annotations
@@ -64,9 +71,10 @@ def _gated(completions: list[Completion], variant: str, columns: dict[str, Any])
 
 
 def medvlt_reward(completions: list[Completion], **columns: Any) -> list[float | None]:
-    """The paper's format-gated accuracy, newline-tolerant answer extraction (variant ``default``).
+    """The paper's format-gated accuracy, surrounding whitespace ignored by the gate and a multi-line
+    answer block read (variant ``default``, ours).
 
-    >>> done = [{"role": "assistant", "content": "<think>Beta cells.</think>\\n<answer>B</answer>"}]
+    >>> done = [{"role": "assistant", "content": "<think>Beta cells.</think>\\n<answer>B</answer>\\n"}]
     >>> no_think = [{"role": "assistant", "content": "<answer>B</answer>"}]
     >>> multi_line = "<think>Beta cells.</think><answer>\\nB\\n</answer>"
     >>> medvlt_reward([done, no_think, multi_line], answer_label=["B"] * 3, answer=["Pancreas"] * 3)
@@ -76,10 +84,11 @@ def medvlt_reward(completions: list[Completion], **columns: Any) -> list[float |
 
 
 def medvlt_reward_paper(completions: list[Completion], **columns: Any) -> list[float | None]:
-    """The paper's reward verbatim (variant ``paper``): a multi-line answer block scores 0.
+    """The paper's reward exactly (variant ``paper``): a multi-line answer block, or a newline before
+    ``<think>`` or after ``</answer>``, scores 0.
 
     >>> multi_line = "<think>Beta cells.</think><answer>\\nB\\n</answer>"
-    >>> medvlt_reward_paper([multi_line, "<think>x</think><answer>B</answer>", "<answer>B</answer>"],
+    >>> medvlt_reward_paper([multi_line, "<think>x</think><answer>B</answer>", "<think>x</think><answer>B</answer>\\n"],
     ...                     answer_label=["B"] * 3, answer=["Pancreas"] * 3)
     [0.0, 1.0, 0.0]
     """
@@ -101,12 +110,13 @@ def accuracy_reward(completions: list[Completion], **columns: Any) -> list[float
 
 
 def format_reward(completions: list[Completion], **columns: Any) -> list[float | None]:
-    """1.0 when the completion is exactly ``<think>...</think> <answer>...</answer>``, else 0.0.
+    """1.0 when the completion, surrounding whitespace aside, is exactly ``<think>...</think>
+    <answer>...</answer>``, else 0.0 (the default reward's gate).
 
-    >>> format_reward(["<think>x</think>\\n<answer>Z</answer>", "<answer>B</answer>", "Sure. <think>x</think><answer>B</answer>"])
+    >>> format_reward(["<think>x</think>\\n<answer>Z</answer>\\n", "<answer>B</answer>", "Sure. <think>x</think><answer>B</answer>"])
     [1.0, 0.0, 0.0]
     """
-    return [float(has_format(completion_text(c))) for c in completions]
+    return [float(has_format(completion_text(c), strip=True)) for c in completions]
 
 
 #: Rewards by name, as named in recipes and on the command line.

@@ -1,6 +1,6 @@
 """`medvlt eval` end to end: the tiny model on the real VQA-RAD test files (transformers backend, CPU),
 a scripted OpenAI-compatible server with known right and wrong answers (exact accuracies, spread over
-runs, strict vs lenient), regrading, resuming, refusing mixed settings, and comparing folders."""
+runs, strict vs the paper's lenient regrade vs robust), regrading, resuming, refusing mixed settings, and comparing folders."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_tiny_model_on_real_vqa_rad_end_to_end(tmp_path, tiny_model_env):
     results = json.loads((out / "results.json").read_text())
     vqa = results["benchmarks"]["vqa_rad"]
     assert vqa["n"] == 271 and vqa["runs"] == [round(100 * sum(r["strict"] for r in rows) / 271, 4)]
-    assert vqa["accuracy_lenient"] == round(100 * sum(r["lenient"] for r in rows) / 271, 4)
+    assert vqa["accuracy_lenient_paper"] == round(100 * sum(r["lenient_paper"] for r in rows) / 271, 4)
+    assert vqa["accuracy_robust"] == round(100 * sum(r["robust"] for r in rows) / 271, 4)
     before = (out / "results.json").read_bytes()
     _invoke("eval", "regrade", out)  # the verifier's verdicts on the saved text give the same numbers
     assert (out / "results.json").read_bytes() == before
@@ -78,15 +79,18 @@ def _key(question: str, options: dict, image: bytes | None) -> str:
 
 
 def _verdict(key: str, seed: int) -> str:
-    """What the scripted model answers: right in the paper's format, right only for the lenient grader
-    ("the answer is: X"), or wrong; it depends on the question and the run's seed."""
-    return ("strict", "lenient", "wrong")[int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest(), 16) % 3]
+    """What the scripted model answers: right in the paper's format, right for the paper's lenient
+    regrade and the robust grader but not strict ("the answer is: X"), right only for the robust grader
+    ("<answer>(X)</answer>"), or wrong; it depends on the question and the run's seed."""
+    kinds = ("strict", "lenient", "robust", "wrong")
+    return kinds[int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest(), 16) % 4]
 
 
 def _answer_text(kind: str, label: str, options: dict) -> str:
     wrong = next(letter for letter in options if letter != label)
     return {"strict": f"<think>reasoning</think>\n<answer>{label}</answer>",
-            "lenient": f"I think the answer is: {label}", "wrong": f"<think>x</think><answer>{wrong}</answer>"}[kind]  # fmt: skip
+            "lenient": f"I think the answer is: {label}", "robust": f"<think>x</think><answer>({label})</answer>",
+            "wrong": f"<think>x</think><answer>{wrong}</answer>"}[kind]  # fmt: skip
 
 
 def _server(gold: dict[str, str]):
@@ -123,8 +127,10 @@ def test_accuracies_runs_and_spread_are_exact(tmp_path, demo_eval, gold):
         runs = [[_verdict(keys[q.id], seed) for q in mine] for seed in (42, 43)]
         strict = [round(100 * v.count("strict") / len(mine), 4) for v in runs]
         lenient = [round(100 * (v.count("strict") + v.count("lenient")) / len(mine), 4) for v in runs]
+        robust = [round(100 * (len(v) - v.count("wrong")) / len(mine), 4) for v in runs]
         got = results["benchmarks"][key]
-        assert got["n"] == len(mine) and got["runs"] == strict and got["runs_lenient"] == lenient
+        assert got["n"] == len(mine) and got["runs"] == strict and got["runs_lenient_paper"] == lenient
+        assert got["runs_robust"] == robust
         assert got["accuracy"] == round(statistics.fmean(strict), 4)
         assert got["std"] == round(statistics.stdev(strict), 4)
     assert results["average"] == round(
@@ -133,7 +139,9 @@ def test_accuracies_runs_and_spread_are_exact(tmp_path, demo_eval, gold):
     assert results["complete"] and results["seeds"] == [42, 43]
     table_md = (tmp_path / "ev" / "results.md").read_text()
     pmc = results["benchmarks"]["pmc_vqa"]["accuracy"]
-    assert f"| scripted | {pmc:.2f} |" in table_md and "| scripted (lenient) |" in table_md
+    assert f"| scripted | {pmc:.2f} |" in table_md
+    assert "| scripted (lenient: the paper's regrade) |" in table_md
+    assert "| scripted (robust: medvlt's own) |" in table_md
 
 
 def test_regrade_is_deterministic_and_recomputes_verdicts(tmp_path, demo_eval, gold):
@@ -226,6 +234,15 @@ def test_eval_results_feed_the_model_card(tmp_path, demo_eval, gold):
     assert {k: v["accuracy"] for k, v in benchmarks.items()} == {
         k: v["accuracy"] for k, v in results["benchmarks"].items()
     }
+    from hub_cards.model_card import render_model_card
+    from tests.test_model_card import run_record
+
+    card = render_model_card(run_record(), [], benchmarks)
+    pmc = results["benchmarks"]["pmc_vqa"]
+    row = f"| {pmc['accuracy']:.2f} | 0.00 | {pmc['accuracy_lenient_paper']:.2f} | {pmc['accuracy_robust']:.2f} |"
+    assert row in card and "| strict | spread | lenient (paper) | robust |" in card
+    assert f"value: {round(pmc['accuracy_lenient_paper'], 2)}" in card
+    assert "name: accuracy (lenient, the paper's regrade, 1 run(s), n=" in card
 
 
 # ---- errors and benchmark construction ------------------------------------------------------------

@@ -16,7 +16,9 @@ from medvlt_train.rewards import (
 
 GOOD = "<think>Islet beta cells secrete insulin.</think>\n<answer>B</answer>"
 
-# (completion text, medvlt, medvlt_paper, accuracy, format); gold label B, answer "Pancreas".
+# (completion text, medvlt, medvlt_paper, accuracy, format); gold label B, answer "Pancreas". medvlt_paper
+# is UCSC-VLAA/MedVLThinker train/my_reward.py:47-59 (compute_score) exactly; the parity table of
+# tests/test_grader_parity.py holds more of its verdicts.
 CASES = [
     (GOOD, 1.0, 1.0, 1.0, 1.0),
     ("<think>x</think><answer> b. pancreas </answer>", 1.0, 1.0, 1.0, 1.0),
@@ -27,7 +29,9 @@ CASES = [
     ("<think>x</think><answer>\nB\n</answer>", 1.0, 0.0, 1.0, 1.0),  # multi-line answer: paper quirk
     ("Sure! <think>x</think><answer>B</answer>", 0.0, 0.0, 1.0, 0.0),  # text before <think>
     ("<think>x</think><answer>B</answer> Hope this helps.", 0.0, 0.0, 1.0, 0.0),  # text after
-    (GOOD + "\n", 1.0, 1.0, 1.0, 1.0),  # trailing newline from the sampler
+    (GOOD + "\n", 1.0, 0.0, 1.0, 1.0),  # trailing newline: the paper's gate sees the raw text
+    ("\n" + GOOD, 1.0, 0.0, 1.0, 1.0),  # leading newline: likewise
+    ("<think>x</think><answer>\nA\n</answer><answer>B</answer>", 0.0, 1.0, 0.0, 1.0),  # paper reads 2nd
     ("<think>x</think><answer>B) Pancreas</answer>", 0.0, 0.0, 0.0, 1.0),  # strict: not "B. Pancreas"
     ("<think>x<answer>B</answer>", 0.0, 0.0, 1.0, 0.0),  # unclosed think
     ("<think>x</think><answer>A</answer><answer>B</answer>", 0.0, 0.0, 0.0, 1.0),  # first block counts

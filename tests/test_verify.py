@@ -1,4 +1,6 @@
-"""Prompt, strict and lenient grading, the format gate and the format-gated reward (medvlt_data.verify)."""
+"""Prompt, the strict, paper-lenient and robust graders, the format gate and the format-gated reward
+(medvlt_data.verify). The paper's verdicts on a table of completions are in tests/test_grader_parity.py;
+this file covers our robust grader, the reward variants and the prompt bytes."""
 
 from __future__ import annotations
 
@@ -7,14 +9,17 @@ import pytest
 from medvlt_data.verify import (
     PROMPTS,
     build_prompt,
-    extract_lenient,
+    extract_paper_lenient,
     extract_strict,
     format_gated_reward,
     grade,
-    grade_lenient,
+    grade_paper_lenient,
+    grade_robust,
     grade_strict,
     has_format,
-    lenient_letter,
+    matches_gold,
+    paper_letter,
+    robust_letter,
 )
 
 OPTIONS = {
@@ -32,7 +37,8 @@ THINK = (
     "occlusion.</think>"
 )
 
-# (id, completion, strict (dotall), lenient letter, format, reward default, reward paper)
+# (id, completion, strict (dotall), robust letter, format gate on the stripped completion, reward
+# default, reward paper)
 # fmt: off
 CASES = [
     (
@@ -144,7 +150,7 @@ CASES = [
         True, "B", False, 0.0, 0.0,
     ),
     ("text after answer", THINK + "<answer>B</answer>\nI hope this helps!", True, "B", False, 0.0, 0.0),
-    ("surrounding whitespace", "\n\n  " + THINK + "\n<answer>B</answer>\n", True, "B", True, 1.0, 1.0),
+    ("surrounding whitespace", "\n\n  " + THINK + "\n<answer>B</answer>\n", True, "B", True, 1.0, 0.0),
     ("unclosed answer", THINK + "\n<answer>B", False, None, False, 0.0, 0.0),
     ("unclosed think", "<think>ST elevation in V1-V4.\n<answer>B</answer>", True, "B", False, 0.0, 0.0),
     (
@@ -164,16 +170,21 @@ CASES = [
 )
 def test_completion_table(completion, strict, letter, fmt, reward_default, reward_paper):
     assert grade_strict(completion, LABEL, ANSWER) is strict
-    assert lenient_letter(completion, OPTIONS) == letter
-    assert grade_lenient(completion, OPTIONS, LABEL) is (letter == LABEL)
-    assert has_format(completion) is fmt
+    assert robust_letter(completion, OPTIONS) == letter
+    assert grade_robust(completion, OPTIONS, LABEL) is (letter == LABEL)
+    assert has_format(completion, strip=True) is fmt
+    assert has_format(completion) is (fmt and completion == completion.strip())
     assert format_gated_reward(completion, LABEL, ANSWER) == reward_default
     assert format_gated_reward(completion, LABEL, ANSWER, variant="paper") == reward_paper
     assert grade(completion, OPTIONS, LABEL) == {
         "strict": strict,
-        "lenient": letter == LABEL,
+        "lenient_paper": grade_paper_lenient(completion, LABEL, ANSWER),
+        "robust": letter == LABEL,
         "format": fmt,
         "extracted": extract_strict(completion).strip(),
+        "extracted_paper": extract_paper_lenient(completion),
+        "letter_paper": paper_letter(completion, OPTIONS),
+        "letter_robust": letter,
     }
 
 
@@ -209,12 +220,19 @@ def test_paper_reward_cases(completion, expected, variant):
         pytest.param(
             THINK + "<answer>B.\nMyocardial infarction</answer>", 0.0, 0.0, id="split letter and text"
         ),
-        pytest.param(THINK + "\n<answer>b</answer>\n", 1.0, 1.0, id="single line, trailing newline"),
+        pytest.param(THINK + "\n<answer>b</answer>", 1.0, 1.0, id="single line, newline between"),
+        pytest.param(THINK + "\n<answer>b</answer>\n", 0.0, 1.0, id="single line, trailing newline"),
+        pytest.param("\n" + THINK + "<answer>b</answer>", 0.0, 1.0, id="single line, leading newline"),
+        pytest.param(
+            THINK + "<answer>\nA\n</answer>\n<answer>B</answer>", 1.0, 0.0, id="later one-line block read"
+        ),
         pytest.param(THINK + "<answer>\nC\n</answer>", 0.0, 0.0, id="wrong letter on its own line"),
     ],
 )
 def test_multiline_answer_paper_vs_default(completion, paper, default):
-    assert has_format(completion) is True
+    """The paper's reward (train/my_reward.py:13-31): the gate on the raw completion, the answer read by
+    re.search without DOTALL, so a multi-line first block is skipped for a later one-line block."""
+    assert has_format(completion, strip=True) is True
     assert format_gated_reward(completion, LABEL, ANSWER, variant="paper") == paper
     assert format_gated_reward(completion, LABEL, ANSWER, variant="default") == default
 
@@ -247,8 +265,8 @@ def test_extract_strict(text, dotall, expected):
         ("<think>unsure</think>", "unsure"),
     ],
 )
-def test_extract_lenient(text, expected):
-    assert extract_lenient(text) == expected
+def test_extract_paper_lenient(text, expected):
+    assert extract_paper_lenient(text) == expected
 
 
 YES_NO = {"A": "Yes", "B": "No"}
@@ -266,25 +284,41 @@ YES_NO = {"A": "Yes", "B": "No"}
         ("<answer>C</answer>", None),
     ],
 )
-def test_lenient_letter_yes_no(completion, expected):
-    assert lenient_letter(completion, YES_NO) == expected
+def test_robust_letter_yes_no(completion, expected):
+    assert robust_letter(completion, YES_NO) == expected
 
 
-def test_lenient_duplicate_option_text_is_ambiguous():
+def test_robust_duplicate_option_text_is_ambiguous():
     options = {"A": "Normal", "B": "normal", "C": "Fracture"}
-    assert lenient_letter("<answer>Normal</answer>", options) is None
-    assert lenient_letter("<answer>B. normal</answer>", options) == "B"
+    assert robust_letter("<answer>Normal</answer>", options) is None
+    assert robust_letter("<answer>B. normal</answer>", options) == "B"
+    # The regrade's vote mapping takes the first option that matches (regrade_eval_results.py:106-112).
+    assert paper_letter("<answer>Normal</answer>", options) == "A"
 
 
-def test_grade_lenient_label_case():
-    assert grade_lenient("<answer>(d)</answer>", OPTIONS, "d") is True
-    assert grade_lenient("<answer>(d)</answer>", OPTIONS, "C") is False
-    assert grade_lenient("<answer>Not sure</answer>", OPTIONS, "A") is False
+def test_grade_robust_label_case():
+    assert grade_robust("<answer>(d)</answer>", OPTIONS, "d") is True
+    assert grade_robust("<answer>(d)</answer>", OPTIONS, "C") is False
+    assert grade_robust("<answer>Not sure</answer>", OPTIONS, "A") is False
 
 
-def test_grade_strict_strips_gold():
-    assert grade_strict("<answer>b. myocardial infarction</answer>", " B ", " Myocardial infarction ") is True
+def test_gold_comparison_is_the_papers():
+    """grade_answer (eval/run_offline_inference_v2.py:300-310): the label and the text are each
+    stripped, the "label. text" form only as a whole, so a gold text with a leading space needs two
+    spaces after the dot; without a label only the text counts."""
+    assert grade_strict("<answer>b. myocardial infarction</answer>", " B", "Myocardial infarction ") is True
+    assert grade_strict("<answer>B. Myocardial infarction</answer>", "B", " Myocardial infarction") is False
+    assert grade_strict("<answer>B.  Myocardial infarction</answer>", "B", " Myocardial infarction") is True
     assert grade_strict("<answer>B - Myocardial infarction</answer>", "B", "Myocardial infarction") is False
+    assert matches_gold("B", None, "Myocardial infarction") is False
+    assert matches_gold(" myocardial INFARCTION ", None, "Myocardial infarction") is True
+
+
+def test_grade_uses_the_record_answer_when_given():
+    completion = THINK + "<answer>Acute MI</answer>"
+    assert grade(completion, OPTIONS, LABEL)["strict"] is False
+    verdict = grade(completion, OPTIONS, LABEL, answer="Acute MI")
+    assert verdict["strict"] is True and verdict["lenient_paper"] is True and verdict["robust"] is False
 
 
 QUESTION = "A 58-year-old man has crushing chest pain and ST elevation in V1-V4. What is the diagnosis?"
@@ -295,6 +329,9 @@ LAYOUT = (
 
 
 def test_build_prompt_paper_has_literal_backslash_n():
+    """INSTRUCTION_PROMPT of UCSC-VLAA/MedVLThinker eval/run_offline_inference_v2.py:320 is a raw string
+    (r"...answer.\\nWrite..."): a backslash and an n, not a newline; build_messages (lines 323-334)
+    joins it to "Question: {q}\\n\\nOptions:" and one "\\n\\n{letter}. {option}" per option with "\\n\\n"."""
     prompt = build_prompt(QUESTION, OPTIONS)
     head = (
         "You will solve a problem/request. You should provide your thoughts within <think> </think> tags "
@@ -305,6 +342,17 @@ def test_build_prompt_paper_has_literal_backslash_n():
     assert "answer.\nWrite" not in prompt
     assert build_prompt(QUESTION, OPTIONS, prompt="paper") == prompt
     assert PROMPTS["paper"] == head
+    assert PROMPTS["paper"] == (
+        r"You will solve a problem/request. You should provide your thoughts within <think> </think> tags "
+        r"before providing the answer.\nWrite your final answer within <answer> </answer> tags."
+    )
+    assert len(PROMPTS["paper"]) == 181 and PROMPTS["paper"].count("\\") == 1 and "\n" not in PROMPTS["paper"]
+    # build_messages' layout, assembled piece by piece as the original does
+    layout = f"Question: {QUESTION}\n\nOptions:"
+    for letter, option in OPTIONS.items():
+        layout += f"\n\n{letter}. {option}"
+    assert prompt == PROMPTS["paper"] + "\n\n" + layout
+    assert prompt.encode("utf-8") == (head + LAYOUT).encode("utf-8")
 
 
 def test_build_prompt_default_has_real_newline():

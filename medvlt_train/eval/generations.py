@@ -1,10 +1,14 @@
 """Per-question generations of an evaluation run, graded, one JSON line each, written as they finish.
 
 ``OUT/generations/run-{r}.jsonl`` holds a line per question of run ``r``: the question, its options and
-gold answer, the completion, and the verifier's verdicts (strict, lenient, format, the extracted
-answer, the lenient letter). A run that is interrupted keeps every line written so far; the next run
-with the same settings reads them back and asks only for the questions without a line. A last line
-cut short by the interruption is ignored (and asked for again).
+gold answer, the completion, and the verifier's verdicts (:func:`medvlt_data.verify.grade`):
+``strict`` (the paper's eval grader), ``lenient_paper`` (the paper's published regrade), ``robust``
+(medvlt's own, more forgiving grader), ``format``, the texts the strict and the paper-lenient graders
+compared (``extracted``, ``extracted_paper``) and the option letters the regrade's vote mapping and the
+robust grader read (``letter_paper``, ``letter_robust``); regrading computes every verdict again from
+the completion. A run that is interrupted keeps every line written so far; the next run with the same
+settings reads them back and asks only for the questions without a line. A last line cut short by the
+interruption is ignored (and asked for again).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medvlt_data.checkpoint import JsonLinesCheckpoint, json_line, read_json_lines
-from medvlt_data.verify import grade, lenient_letter
+from medvlt_data.verify import grade
 from medvlt_train.eval.questions import Question
 
 __all__ = ["GenerationLog", "graded_row", "read_generations", "regrade_row", "run_file", "write_generations"]
@@ -32,12 +36,19 @@ def graded_row(question: Question, run: int, seed: int, completion: str) -> dict
     return regrade_row(row)
 
 
+#: Verdict keys of earlier versions, dropped on regrading (``lenient`` was the robust grader's verdict
+#: under a misleading name, ``lenient_letter`` its letter).
+LEGACY_VERDICTS = ("lenient", "lenient_letter")
+
+
 def regrade_row(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with its verdicts computed again from its completion by the shared verifier."""
-    verdict = grade(row["completion"], row["options"], row["answer_label"])
-    return {**row, "strict": verdict["strict"], "lenient": verdict["lenient"], "format": verdict["format"],
-            "extracted": verdict["extracted"],
-            "lenient_letter": lenient_letter(row["completion"], row["options"])}  # fmt: skip
+    """``row`` with every verdict computed again from its completion by the shared verifier; all other
+    fields are kept as they are and verdict keys of earlier versions are dropped."""
+    missing = [key for key in ("options", "answer_label", "completion") if key not in row]
+    if missing:
+        raise ValueError(f"generation {row.get('id', '?')!r} lacks {', '.join(missing)}")
+    kept = {key: value for key, value in row.items() if key not in LEGACY_VERDICTS}
+    return {**kept, **grade(row["completion"], row["options"], row["answer_label"], row.get("answer"))}
 
 
 def read_generations(path: Path) -> dict[str, dict[str, Any]]:

@@ -7,10 +7,18 @@ so ``medvlt eval regrade DIR`` reproduces a run's results without generating any
 ``results.json`` (read by the model card, :mod:`hub_cards.model_card`)::
 
     model, backend (dict), prompt, max_new_tokens, seeds (one per run), dataset (label, version...)
-    benchmarks: {key: {"n", "accuracy", "std", "runs", "accuracy_lenient", "std_lenient",
-                       "runs_lenient", "format_rate"}}   accuracies in percent, strict = the paper's grader
-    average, average_lenient    unweighted mean over the benchmarks present (the paper's Avg column)
+    graders: {"strict": ..., "lenient_paper": ..., "robust": ...}   what each grader is, in words
+    benchmarks: {key: {"n", "format_rate",
+                       "accuracy", "std", "runs",                                   strict
+                       "accuracy_lenient_paper", "std_lenient_paper", "runs_lenient_paper",
+                       "accuracy_robust", "std_robust", "runs_robust"}}   accuracies in percent
+    average, average_lenient_paper, average_robust   unweighted mean over the benchmarks present (the
+                                                     paper's Avg column), one per grader
     complete                    whether all six benchmarks are present
+
+The graders (:mod:`medvlt_data.verify`): ``strict`` is the paper's eval grader, ``lenient_paper`` the
+paper's regrade, with which its published tables were made (so the numbers to hold against the paper's
+table), ``robust`` medvlt's own more forgiving grader, not the paper's.
 """
 
 from __future__ import annotations
@@ -23,10 +31,28 @@ from typing import Any
 from hub_cards.model_card import BENCHMARKS
 from medvlt_train.eval.generations import read_generations, regrade_row, run_file, write_generations
 
-__all__ = ["CONFIG_FILE", "compare", "load_results", "markdown_table", "regrade", "write_results"]
+__all__ = ["CONFIG_FILE", "GRADERS", "compare", "load_results", "markdown_table", "regrade", "write_results"]
 
 CONFIG_FILE = "eval_config.json"
 RESULTS_FILE = "results.json"
+
+#: The graders of a results file: name -> what it is. Keys are the verdict keys of a generation line.
+GRADERS: dict[str, str] = {
+    "strict": "the paper's eval grader: the first <answer> block equals the gold letter, text or "
+    "'letter. text' (UCSC-VLAA/MedVLThinker eval/run_offline_inference_v2.py)",
+    "lenient_paper": "the paper's regrade, with which its published tables were made: the last <answer> "
+    "block's first line or an 'answer:' fallback, same exact comparison (UCSC-VLAA/MedVLThinker "
+    "analysis/regrade_eval_results.py)",
+    "robust": "medvlt's own grader, more forgiving than the paper's ((B), B), **B**, Option B, a letter "
+    "then any text); not comparable with the paper's table",
+}
+#: Per grader: (results key of the mean, of the spread, of the runs, of the average; table label suffix).
+_KEYS: dict[str, tuple[str, str, str, str, str]] = {
+    "strict": ("accuracy", "std", "runs", "average", ""),
+    "lenient_paper": ("accuracy_lenient_paper", "std_lenient_paper", "runs_lenient_paper",
+                      "average_lenient_paper", " (lenient: the paper's regrade)"),
+    "robust": ("accuracy_robust", "std_robust", "runs_robust", "average_robust", " (robust: medvlt's own)"),
+}  # fmt: skip
 
 
 def _config(out: Path) -> dict[str, Any]:
@@ -66,21 +92,28 @@ def summarize(config: dict[str, Any], runs: list[dict[str, dict[str, Any]]]) -> 
     benchmarks = {}
     for key in (b for b in BENCHMARKS if b in config["questions"]):
         per_run = [[r for r in rows.values() if r["benchmark"] == key] for rows in runs]
-        strict = [_percent([r["strict"] for r in rows]) for rows in per_run]
-        lenient = [_percent([r["lenient"] for r in rows]) for rows in per_run]
         fmt = [_percent([r["format"] for r in rows]) for rows in per_run]
-        benchmarks[key] = {"n": config["questions"][key], "accuracy": round(statistics.fmean(strict), 4),
-                           "std": _spread(strict), "runs": strict,
-                           "accuracy_lenient": round(statistics.fmean(lenient), 4), "std_lenient": _spread(lenient),
-                           "runs_lenient": lenient, "format_rate": round(statistics.fmean(fmt), 4)}  # fmt: skip
+        entry: dict[str, Any] = {
+            "n": config["questions"][key],
+            "format_rate": round(statistics.fmean(fmt), 4),
+        }
+        for grader, (mean_key, std_key, runs_key, _, _) in _KEYS.items():
+            values = [_percent([r[grader] for r in rows]) for rows in per_run]
+            entry.update({mean_key: round(statistics.fmean(values), 4), std_key: _spread(values),
+                          runs_key: values})  # fmt: skip
+        benchmarks[key] = entry
+    averages = {
+        avg: round(statistics.fmean(b[mean] for b in benchmarks.values()), 4)
+        for mean, _, _, avg, _ in _KEYS.values()
+    }
     return {
         **{
             k: config[k]
             for k in ("model", "backend", "prompt", "max_new_tokens", "seeds", "limit", "dataset")
         },
+        "graders": GRADERS,
         "benchmarks": benchmarks,
-        "average": round(statistics.fmean(b["accuracy"] for b in benchmarks.values()), 4),
-        "average_lenient": round(statistics.fmean(b["accuracy_lenient"] for b in benchmarks.values()), 4),
+        **averages,
         "complete": set(BENCHMARKS) <= set(benchmarks) and config.get("limit") is None,
         "versions": config.get("versions", {}),
     }
@@ -90,28 +123,54 @@ def _cell(result: dict[str, Any] | None, key: str) -> str:
     return "-" if result is None else f"{result[key]:.2f}"
 
 
-def markdown_table(rows: list[tuple[str, dict[str, Any]]], lenient: bool = True) -> str:
-    """The paper's table: one line per (label, results), columns PMC .. VQA-Rad and Avg (strict; with
-    ``lenient`` a second line per model with the lenient regrade)."""
+def _check_graders(label: str, results: dict[str, Any], graders: tuple[str, ...]) -> None:
+    unknown = [g for g in graders if g not in _KEYS]
+    if unknown:
+        raise ValueError(f"unknown grader(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}")
+    missing = [g for g in graders if _KEYS[g][3] not in results]
+    if missing:
+        raise ValueError(
+            f"results of {label} have no {', '.join(missing)} accuracies (written by an earlier version); "
+            f"`medvlt eval regrade` its folder to compute them"
+        )
+
+
+def markdown_table(
+    rows: list[tuple[str, dict[str, Any]]], graders: tuple[str, ...] = ("strict", "lenient_paper", "robust")
+) -> str:
+    """The paper's table: per (label, results) one line per grader, columns PMC .. VQA-Rad and Avg.
+    The strict line carries the bare label; the others say which grader they are."""
     titles = list(BENCHMARKS.values())
     lines = ["| model | " + " | ".join(titles) + " | Avg |", "| --- |" + " ---: |" * (len(titles) + 1)]
     for label, results in rows:
-        graders = [("accuracy", "average", "")] + ([("accuracy_lenient", "average_lenient", " (lenient)")]
-                                                   if lenient else [])  # fmt: skip
-        for key, avg, suffix in graders:
+        _check_graders(label, results, graders)
+        for grader in graders:
+            key, _, _, avg, suffix = _KEYS[grader]
             cells = [_cell(results["benchmarks"].get(b), key) for b in BENCHMARKS]
             lines.append(f"| {label}{suffix} | " + " | ".join(cells) + f" | {results[avg]:.2f} |")
     return "\n".join(lines) + "\n"
 
 
 def _details(results: dict[str, Any]) -> str:
-    lines = ["| benchmark | questions | strict | runs (strict) | lenient | format |",
-             "| --- | ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
+    lines = ["| benchmark | questions | strict | runs (strict) | lenient (paper's regrade) | runs (lenient) "
+             "| robust (medvlt's) | format |", "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |"]  # fmt: skip
     for key, r in results["benchmarks"].items():
-        runs = ", ".join(f"{v:.2f}" for v in r["runs"])
-        lines.append(f"| {BENCHMARKS[key]} | {r['n']:,} | {r['accuracy']:.2f} ± {r['std']:.2f} | {runs} | "
-                     f"{r['accuracy_lenient']:.2f} ± {r['std_lenient']:.2f} | {r['format_rate']:.1f}% |")  # fmt: skip
+        cells = []
+        for grader in ("strict", "lenient_paper"):
+            mean, std, runs, _, _ = _KEYS[grader]
+            cells += [f"{r[mean]:.2f} ± {r[std]:.2f}", ", ".join(f"{v:.2f}" for v in r[runs])]
+        cells += [f"{r['accuracy_robust']:.2f} ± {r['std_robust']:.2f}", f"{r['format_rate']:.1f}%"]
+        lines.append(f"| {BENCHMARKS[key]} | {r['n']:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+_GRADER_NOTE = (
+    "Three graders (medvlt_data.verify): **strict** is the paper's eval grader; **lenient: the paper's "
+    "regrade** is the grader of the paper's published tables (UCSC-VLAA/MedVLThinker analysis/regrade_eval_results.py), "
+    "so these are the numbers to hold against them; **robust: medvlt's own** accepts more answer shapes "
+    "((B), **B**, Option B, a letter then any text) and is not comparable with the paper's table. The "
+    "format rate counts completions that pass the reward's <think>/<answer> gate."
+)
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -121,10 +180,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     return (
         f"# Evaluation of {results['model']}\n\nAccuracy (%), the paper's prompt (`{results['prompt']}`), greedy "
         f"decoding, up to {results['max_new_tokens']} new tokens, mean of {len(results['seeds'])} run(s) "
-        f"(seeds {seeds}); strict is the paper's grader, lenient the regrade of its published tables.\n\n"
+        f"(seeds {seeds}).\n\n{_GRADER_NOTE}\n\n"
         f"{markdown_table([(results['model'], results)])}{note}\n## Per benchmark\n\n{_details(results)}"
         f"\nDataset: `{results['dataset'].get('label')}`"
         + (f" (version `{results['dataset']['version']}`)" if results["dataset"].get("version") else "")
+        + (f", commit `{results['dataset']['commit']}`" if results["dataset"].get("commit") else "")
         + f". Backend: {results['backend'].get('backend')}.\n"
     )
 
@@ -140,11 +200,16 @@ def write_results(out: str | Path) -> dict[str, Any]:
 
 
 def regrade(out: str | Path) -> dict[str, Any]:
-    """Grade every saved generation again with the current verifier, rewrite the run files and the results."""
+    """Grade every saved generation again with the current verifier (all three graders), rewrite the
+    run files and the results."""
     out = Path(out)
     config = _config(out)
     for run, rows in enumerate(_runs(out, config), 1):
-        write_generations(run_file(out, run), [regrade_row(row) for row in rows.values()])
+        try:
+            graded = [regrade_row(row) for row in rows.values()]
+        except ValueError as exc:
+            raise ValueError(f"{run_file(out, run)}: {exc}") from exc
+        write_generations(run_file(out, run), graded)
     return write_results(out)
 
 
@@ -161,8 +226,8 @@ def _labels(folders: list[Path], results: list[dict[str, Any]]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({f.name})" for n, f in zip(names, folders, strict=True)]
 
 
-def plot_comparison(labels: list[str], results: list[dict[str, Any]]) -> bytes:
-    """PNG bar chart: strict accuracy per benchmark (and Avg), one bar per folder."""
+def plot_comparison(labels: list[str], results: list[dict[str, Any]], grader: str = "strict") -> bytes:
+    """PNG bar chart: one grader's accuracy per benchmark (and Avg), one bar per folder."""
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -173,29 +238,31 @@ def plot_comparison(labels: list[str], results: list[dict[str, Any]]) -> bytes:
     with matplotlib.rc_context(PLOT_STYLE):
         fig = Figure(layout="constrained", figsize=(1.3 * len(columns) + 1.5, 3.8))
         ax = fig.add_subplot()
+        key, _, _, avg, _ = _KEYS[grader]
         for i, (label, r) in enumerate(zip(labels, results, strict=True)):
-            values = [r["benchmarks"][b]["accuracy"] if b in r["benchmarks"] else 0.0 for b in BENCHMARKS]
+            values = [r["benchmarks"][b][key] if b in r["benchmarks"] else 0.0 for b in BENCHMARKS]
             xs = [x + (i - (len(results) - 1) / 2) * width for x in range(len(columns))]
-            ax.bar(xs, [*values, r["average"]], width, label=label)
+            ax.bar(xs, [*values, r[avg]], width, label=label)
         ax.set_xticks(range(len(columns)), columns)
-        ax.set_ylabel("accuracy (%), strict")
+        ax.set_ylabel(f"accuracy (%), {grader}")
         ax.set_ylim(0, 100)
         fig.legend(loc="outside lower center", ncols=min(len(results), 3), frameon=False)
         ax.set_title("Medical VQA benchmarks")
         return png_bytes(fig)
 
 
-def compare(folders: list[str | Path], out: str | Path) -> str:
-    """Write ``compare.md`` (the paper's table, one line per folder) and ``compare.png`` into ``out``."""
+def compare(folders: list[str | Path], out: str | Path, grader: str = "strict") -> str:
+    """Write ``compare.md`` (the paper's table by one grader, one line per folder) and ``compare.png``
+    into ``out``. ``lenient_paper`` gives the numbers comparable with the paper's published tables."""
     folders = [Path(f) for f in folders]
     results = [load_results(f) for f in folders]
     labels = _labels(folders, results)
-    table = markdown_table(list(zip(labels, results, strict=True)), lenient=False)
+    table = markdown_table(list(zip(labels, results, strict=True)), graders=(grader,))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(
-        "Accuracy (%), strict grader, mean of each folder's runs. A dash: not evaluated.\n\n" + table
-        + "\n![comparison](compare.png)\n", encoding="utf-8",
+        f"Accuracy (%), grader {grader}: {GRADERS[grader]}; mean of each folder's runs. A dash: not "
+        "evaluated.\n\n" + table + "\n![comparison](compare.png)\n", encoding="utf-8",
     )  # fmt: skip
-    (out / "compare.png").write_bytes(plot_comparison(labels, results))
+    (out / "compare.png").write_bytes(plot_comparison(labels, results, grader))
     return table
