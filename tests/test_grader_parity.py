@@ -300,3 +300,30 @@ def test_regrade_names_the_file_of_a_broken_line(tmp_path):
     result = CliRunner().invoke(cli, ["eval", "regrade", str(out)])
     assert result.exit_code == 1
     assert f"{run_file(out, 1)}: generation 'pmc_vqa/q0' lacks completion" in result.output
+
+
+def test_compare_by_the_papers_regrade_and_old_results(tmp_path):
+    """`medvlt eval compare --grader lenient_paper` tabulates the paper-lenient accuracies; a results
+    file of an earlier version (no lenient_paper keys) is refused with what to do."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    results = {"model": "m", "average": 50.0, "average_lenient_paper": 62.5, "average_robust": 70.0,
+               "benchmarks": {"vqa_rad": {"n": 8, "accuracy": 50.0, "accuracy_lenient_paper": 62.5,
+                                          "accuracy_robust": 70.0}}}  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", "compare", str(folder), "--grader", "lenient_paper",
+                                      "--out", str(tmp_path / "cmp")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| m (lenient: the paper's regrade) | - | - | - | - | - | 62.50 | 62.50 |" in result.output
+    assert "grader lenient_paper: the paper's regrade" in (tmp_path / "cmp" / "compare.md").read_text()
+    old = tmp_path / "old"
+    old.mkdir()
+    legacy = {"model": "m", "average": 50.0, "average_lenient": 60.0,
+              "benchmarks": {"vqa_rad": {"n": 8, "accuracy": 50.0, "accuracy_lenient": 60.0}}}  # fmt: skip
+    (old / "results.json").write_text(json.dumps(legacy), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["eval", "compare", str(old), "--grader", "robust", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "results of m have no robust accuracies (written by an earlier version)" in result.output
+    assert "`medvlt eval regrade` its folder" in result.output
