@@ -32,16 +32,21 @@ def _benchmarks(value: str) -> list[str]:
     "--benchmarks", default=",".join(BENCHMARK_KEYS), show_default=True, help="Comma-separated benchmarks."
 )
 @click.option(
-    "--dataset", help="An eval build: folder, Parquet file or Hub ID[@revision] [built into OUT/eval-data]."
+    "--dataset",
+    help="Questions: an eval folder, Parquet file or Hub ID[@revision] "
+    "[the paper's released UCSC-VLAA/MedVLThinker-Eval].",
 )
 @click.option(
     "--source-path",
     "source_paths",
     multiple=True,
     metavar="NAME=DIR",
-    help="Building the eval split: read benchmark NAME from a local layout. Repeatable.",
+    help="Instead: build the eval split into OUT/eval-data, benchmark NAME read from a local layout. "
+    "Repeatable.",
 )
-@click.option("--demo", is_flag=True, help="Build the eval split from the embedded demo corpus (no Hub).")
+@click.option(
+    "--demo", is_flag=True, help="Instead: build the eval split from the embedded demo corpus (no Hub)."
+)
 @click.option(
     "--backend",
     type=click.Choice(["auto", "vllm", "transformers", "endpoint"]),
@@ -97,13 +102,20 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
     """Evaluate a model on the paper's six benchmarks (PMC-VQA, MMMU medical, MedXpertQA MM, PathVQA,
     SLAKE, VQA-RAD) with the paper's prompt, greedy decoding and the shared verifier.
 
+    By default the questions are the paper's: its released UCSC-VLAA/MedVLThinker-Eval (8,220
+    questions), resolved to a commit, converted once into medvlt's cache with the images as released
+    (never resized), and named with that commit in the results, so the table compares with the paper's.
+    --dataset takes another eval folder or Hub ID[@revision] (an eval build: 'medvlt data build
+    --split eval'); --source-path or --demo build one on the spot.
+
     Writes OUT/generations/run-R.jsonl (every question, completion and verdict), OUT/results.json
     (accuracy per benchmark and run, mean and spread, by three graders: strict, lenient_paper = the
     paper's published regrade, robust = medvlt's own) and OUT/results.md (the
     paper's table). An interrupted evaluation resumes from the saved generations.
 
     \b
-    medvlt eval --model Qwen/Qwen2.5-VL-3B-Instruct --dataset ORG/medvlt-eval@v1-0123abcd4567 --out ev/3b
+    medvlt eval --model Qwen/Qwen2.5-VL-3B-Instruct --out ev/3b          # the paper's released questions
+    medvlt eval --model runs/rlvr-3b --dataset ORG/medvlt-eval@v1-0123abcd4567 --out ev/rlvr-3b
     medvlt eval --model runs/rlvr-3b --source-path vqa_rad=raw/vqa_rad --benchmarks vqa_rad --out ev/r
     medvlt eval --model tiny --demo --runs 1 --max-new-tokens 16 --out ev/demo      # CPU, no Hub
     medvlt eval regrade ev/3b
@@ -117,17 +129,22 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
     from medvlt_data.inference.backends import BackendError
     from medvlt_data.inference.client import InferenceError
     from medvlt_data.pipeline.build import BuildError
-    from medvlt_train.data import resolve_dataset
-    from medvlt_train.eval.questions import build_eval_split
+    from medvlt_train.eval.questions import PAPER_EVAL_DATASET, build_eval_split, resolve_eval_dataset
     from medvlt_train.eval.runner import EvalSettings, run_eval
 
+    if dataset is not None and (demo or source_paths):
+        raise click.UsageError("--dataset names the questions; --demo and --source-path build them instead")
     names = _benchmarks(benchmarks)
     settings = EvalSettings(model=model, out=out, benchmarks=names, **options)
     try:
-        if dataset is None:
+        if dataset is None and (demo or source_paths):
             click.echo(f"building the eval split of {','.join(names)} into {out / 'eval-data'}", err=True)
             dataset = build_eval_split(out / "eval-data", names, parse_source_paths(source_paths), demo=demo)
-        source = resolve_dataset(dataset)
+        elif dataset is None:
+            dataset = PAPER_EVAL_DATASET
+        source = resolve_eval_dataset(dataset)
+        if source.commit:
+            click.echo(f"questions: {source.repo_id} at commit {source.commit} ({source.path})", err=True)
         results = run_eval(settings, source, progress=_progress())
     except (BackendError, BuildError, HubError, InferenceError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

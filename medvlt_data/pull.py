@@ -3,56 +3,59 @@
 A medvlt build (it has ``stats.json``) is copied as it is, after its records were checked against the
 content hash in ``stats.json``; pulling a version's tag therefore gives back exactly that version.
 
-Any other repository of Parquet files in MedVLThinker's released layout (``UCSC-VLAA/MedVLThinker-*``:
-``question``, ``options`` as JSON text, ``answer_label``, ``answer``, ``images``, ``reasoning``,
-``dataset_name``, ``dataset_index``, ``hash``) is converted into medvlt's record schema and written in
-medvlt's layout. For ``MedVLThinker-Eval`` each question is filed under the benchmark its
-``dataset_name`` names (``data/{benchmark}-*.parquet``, as an ``eval`` build), so ``medvlt eval
---dataset`` reads it. Rows that do not make a valid record are counted and listed, never dropped
-silently.
+Any other repository of Parquet files is read as one of MedVLThinker's four releases and converted into
+medvlt's record schema (see :mod:`medvlt_data.released` for their layouts and the evidence). Image bytes
+are copied as released: nothing is decoded and encoded again, nothing resized. For
+``MedVLThinker-Eval`` each question is filed under the benchmark its ``dataset_name`` names
+(``data/{benchmark}-*.parquet``, as an ``eval`` build), so ``medvlt eval --dataset`` reads it, and
+every released question is kept: what our record checks would object to (an answer that differs from
+its option's text, say) is listed as ``flagged`` in ``pull.json`` but not dropped, since the paper
+evaluated those questions too. Rows of the training releases that do not make a valid record are
+counted and listed as ``rejected``, never dropped silently.
 
 ``DIR/pull.json`` records where the folder came from: repository, requested revision, commit.
+:func:`pull_eval_dataset` keeps one pulled copy of an eval dataset (``MedVLThinker-Eval`` by default) per
+commit in medvlt's cache, so ``medvlt eval`` converts it once.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.hub import HubError, download, verify_build
+from medvlt_data.hub import HubError, Snapshot, download, verify_build
+from medvlt_data.released import (
+    PAPER_EVAL_DATASET,
+    ReleasedLayoutError,
+    benchmark_of,
+    check_columns,
+    is_eval_release,
+    released_record,
+)
 
-__all__ = ["BENCHMARK_NAMES", "benchmark_of", "fresh_pull_folder", "pull_dataset"]
+__all__ = [
+    "PAPER_EVAL_DATASET",
+    "benchmark_of",
+    "fresh_pull_folder",
+    "pull_dataset",
+    "pull_eval_dataset",
+    "read_pull_record",
+]
 
 #: Files of a medvlt build that a pull copies.
 _BUILD_FILES = ["data/*", "stats.json", "README.md", "assets/*", "rejects/**"]
-#: Normalized ``dataset_name`` prefixes -> the eval benchmark key.
-BENCHMARK_NAMES = {
-    "pmcvqa": "pmc_vqa",
-    "mmmu": "mmmu_medical",
-    "medxpertqa": "medxpertqa_mm",
-    "pathvqa": "pathvqa",
-    "slake": "slake",
-    "vqarad": "vqa_rad",
-}
-
-
-def benchmark_of(name: str) -> str | None:
-    """The benchmark key a MedVLThinker ``dataset_name`` names, or None.
-
-    >>> benchmark_of("PMC-VQA"), benchmark_of("vqa_rad"), benchmark_of("MMMU-Medical"), benchmark_of("medqa")
-    ('pmc_vqa', 'vqa_rad', 'mmmu_medical', None)
-    """
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
-    return next((bench for prefix, bench in BENCHMARK_NAMES.items() if key.startswith(prefix)), None)
+#: Problems listed in pull.json (all of them are counted).
+_LISTED = 50
+PULL_FILE = "pull.json"
 
 
 def fresh_pull_folder(out: Path) -> None:
     """Make ``out`` an empty folder: new, empty, or an earlier pull (``pull.json``); refuse anything else."""
     if out.exists() and any(out.iterdir()):
-        if not (out / "pull.json").is_file():
+        if not (out / PULL_FILE).is_file():
             raise HubError(f"{out} exists and is not empty; pull into a new folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,9 +65,64 @@ def pull_dataset(spec: str, out: str | Path) -> dict[str, Any]:
     """Pull ``ID[@revision]`` into ``out`` (see the module docstring); returns what ``pull.json`` holds."""
     out = Path(out)
     snapshot = download(spec, "dataset")
-    origin = {"repo_id": snapshot.repo_id, "revision": snapshot.revision, "commit": snapshot.commit}
-    stats = verify_build(snapshot.path)
+    stats = verify_build(snapshot.path)  # before the folder is touched: a wrong version leaves nothing
     fresh_pull_folder(out)
+    return _write_pull(snapshot, stats, out)
+
+
+def read_pull_record(folder: str | Path) -> dict[str, Any] | None:
+    """The ``pull.json`` of a pulled folder (repository, revision, commit, counts), or None."""
+    path = Path(folder) / PULL_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HubError(f"{path}: not readable as JSON: {exc}") from None
+
+
+def pull_eval_dataset(
+    spec: str = PAPER_EVAL_DATASET, cache_root: str | Path | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """An eval dataset ``spec`` (``ID[@revision]``; by default the paper's released MedVLThinker-Eval)
+    pulled once per commit into ``{cache_root}/eval-data/{ORG}--{NAME}/{commit}`` (``cache_root``:
+    medvlt's cache, ``$MEDVLT_CACHE`` or ``~/.cache/medvlt``); returns that folder and its ``pull.json``.
+
+    The revision is resolved to a commit on the Hub first (``HF_HUB_OFFLINE=1``: the Hugging Face cache),
+    so a moved ``main`` gives a new folder while an unchanged one is reused without converting again.
+    A Hub failure is a ``HubError`` that names the dataset and the way to evaluate without the Hub.
+    """
+    if cache_root is None:
+        from medvlt_train.tiny import default_cache_root
+
+        cache_root = default_cache_root()
+    try:
+        snapshot = download(spec, "dataset")
+    except HubError as exc:
+        what = "the paper's eval set" if is_eval_release(spec.partition("@")[0]) else "the eval dataset"
+        raise HubError(
+            f"{what} {spec} could not be fetched from the Hugging Face Hub ({exc}). Without the Hub, "
+            f"evaluate on a local eval folder: --dataset DIR (made by 'medvlt data pull {spec} --out DIR' "
+            f"where the Hub is reachable, or by 'medvlt data build --split eval'), or --demo"
+        ) from None
+    target = Path(cache_root) / "eval-data" / snapshot.repo_id.replace("/", "--") / snapshot.commit
+    done = read_pull_record(target)
+    if done is not None and done.get("commit") == snapshot.commit:
+        return target, {**done, "revision": snapshot.revision}
+    stats = verify_build(snapshot.path)
+    work = target.with_name(f"{snapshot.commit}.partial-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    summary = _write_pull(snapshot, stats, work)
+    shutil.rmtree(target, ignore_errors=True)
+    work.replace(target)
+    return target, summary
+
+
+def _write_pull(snapshot: Snapshot, stats: dict[str, Any] | None, out: Path) -> dict[str, Any]:
+    """Copy (a medvlt build: its verified ``stats``) or convert (a MedVLThinker release: ``stats`` None)
+    ``snapshot`` into the empty ``out``."""
+    origin = {"repo_id": snapshot.repo_id, "revision": snapshot.revision, "commit": snapshot.commit}
     if stats is not None:
         for pattern in _BUILD_FILES:
             for path in sorted(snapshot.path.glob(pattern)):
@@ -76,43 +134,57 @@ def pull_dataset(spec: str, out: str | Path) -> dict[str, Any]:
                    "content_hash": stats.get("content_hash"), "records": stats.get("num_records")}  # fmt: skip
     else:
         summary = {**origin, "layout": "medvlthinker", **_convert(snapshot.path, snapshot.repo_id, out)}
-    (out / "pull.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out / PULL_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return summary
 
 
 def _convert(folder: Path, repo_id: str, out: Path) -> dict[str, Any]:
     """MedVLThinker's released rows -> medvlt records under ``out/data``; counts and the problems."""
-    from medvlt_data.parquet_io import RecordWriter, parquet_files, read_any_records
+    import pyarrow.parquet as pq
+
+    from medvlt_data.parquet_io import RecordWriter, iter_rows, parquet_files
     from medvlt_data.pipeline.build import content_hash
     from medvlt_data.schema import validate_record
 
     files = parquet_files(folder)
     if not files:
         raise HubError(f"{repo_id}: no Parquet files (looked in data/ and the top folder)")
-    is_eval = repo_id.lower().rstrip("/").endswith("eval")
+    is_eval = is_eval_release(repo_id)
+    for file in files:
+        try:
+            check_columns(pq.read_schema(file).names, file.relative_to(folder).as_posix(), is_eval=is_eval)
+        except ReleasedLayoutError as exc:
+            raise HubError(f"{repo_id}: {exc}") from None
     writer = RecordWriter(out)
-    rows, problems = 0, []
+    rows, rejected, flagged = 0, [], []
+    benchmarks: dict[str, int] = {}
+    index_in_file: dict[Path, int] = {}
     try:
-        for record in read_any_records(files):
+        for file, row in iter_rows(files):
             rows += 1
-            if is_eval:
-                benchmark = benchmark_of(record.source)
-                if benchmark is None:
-                    problems.append(
-                        f"{record.ref}: dataset_name {record.source!r} is none of the six benchmarks"
-                    )
-                    continue
-                record.split, record.meta = benchmark, {**record.meta, "benchmark": benchmark}
-            errors = validate_record(record)
-            if errors:
-                problems.append(f"{record.ref}: {'; '.join(map(str, errors))}")
+            index = index_in_file[file] = index_in_file.get(file, -1) + 1
+            where = f"{file.relative_to(folder).as_posix()} row {index}"
+            try:
+                record = released_record(row, shard=file.name, is_eval=is_eval)
+            except ReleasedLayoutError as exc:
+                rejected.append(f"{where}: {exc}")
                 continue
+            problems = validate_record(record)
+            message = f"{where} ({record.ref}): {'; '.join(map(str, problems))}"
+            if problems and not is_eval:
+                rejected.append(message)
+                continue
+            if problems:
+                flagged.append(message)
+            if is_eval:
+                benchmarks[record.split] = benchmarks.get(record.split, 0) + 1
             writer.write(record)
-    except (KeyError, ValueError) as exc:
-        raise HubError(f"{repo_id}: row {rows + 1} is not in MedVLThinker's released layout: {exc}") from None
-    written = writer.close()
+    finally:
+        written = writer.close()
     shards = sorted(p for paths in written.values() for p in paths)
-    kept = rows - len(problems)
-    return {"rows": rows, "records": kept, "rejected": len(problems), "problems": problems[:50],
-            "splits": {split: len(paths) for split, paths in written.items()},
-            "content_hash": content_hash(shards) if shards else None}  # fmt: skip
+    summary = {"rows": rows, "records": rows - len(rejected), "rejected": len(rejected),
+               "problems": rejected[:_LISTED], "splits": {split: len(paths) for split, paths in written.items()},
+               "content_hash": content_hash(shards) if shards else None}  # fmt: skip
+    if is_eval:
+        summary.update(benchmarks=benchmarks, flagged=len(flagged), flagged_examples=flagged[:_LISTED])
+    return summary

@@ -1,8 +1,8 @@
 """Hub versions through medvlt's commands against the loopback Hub: push a build and pull it back by
 tag with the same content hash; a second version gets a second tag while the first stays pullable;
 pushing a version again uploads nothing; transient faults are retried and a failed upload leaves no
-tag; MedVLThinker's released layouts convert into records; models push and pull by tag; the token never
-shows up in any output, card or log."""
+tag; MedVLThinker's four releases, in their real layouts (tests/hub_layout.py), convert into records;
+models push and pull by tag; the token never shows up in any output, card or log."""
 
 from __future__ import annotations
 
@@ -160,72 +160,121 @@ def test_wrong_credentials_are_reported_without_the_token(tmp_path, monkeypatch,
     _no_token_anywhere(outputs)
 
 
-def _medvlthinker_rows(names: list[str]) -> list[dict]:
+def _jpeg(shade: int, size: tuple[int, int] = (32, 32)) -> bytes:
+    import io
+
     from PIL import Image
 
-    rows = []
-    for i, name in enumerate(names):
-        image = Image.new("RGB", (32, 32), (i * 40 % 256, 10, 10))
-        rows.append({"images": [image], "question": f"Question {i} about the image?",
-                     "options": json.dumps({"A": "Yes", "B": "No"}), "answer_label": "AB"[i % 2],
-                     "answer": ["Yes", "No"][i % 2], "reasoning": f"trace {i}", "dataset_name": name,
-                     "dataset_index": i, "hash": f"{i:016x}"})  # fmt: skip
-    return rows
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (shade, 10, 10)).save(buffer, format="JPEG")
+    return buffer.getvalue()
 
 
-def _upload_medvlthinker(tmp_path: Path, repo: str, split: str, rows: list[dict]) -> None:
-    import datasets
+def _pmc_rows(n: int) -> list[dict]:
+    """Rows as the pmc_vqa release has them (prepare_pmc_vqa.py:65-81: dataset_name pmc_vqa, hash None,
+    dataset_index from 0; options stripped of their ' B:' prefixes)."""
+    options = {"A": "CT", "B": "MRI", "C": "PET", "D": "X-ray"}
+    return [{"images": [{"bytes": _jpeg(40 * i), "path": None}], "question": f"Which modality is shown in figure {i}?",
+             "options": json.dumps(options), "answer_label": "ABCD"[i % 4], "answer": options["ABCD"[i % 4]],
+             "dataset_name": "pmc_vqa", "hash": None, "dataset_index": i} for i in range(n)]  # fmt: skip
 
-    folder = tmp_path / repo.replace("/", "_")
-    (folder / "data").mkdir(parents=True)
-    features = datasets.Features({"images": datasets.List(datasets.Image()), "question": datasets.Value("string"),
-                                  "options": datasets.Value("string"), "answer_label": datasets.Value("string"),
-                                  "answer": datasets.Value("string"), "reasoning": datasets.Value("string"),
-                                  "dataset_name": datasets.Value("string"), "dataset_index": datasets.Value("int64"),
-                                  "hash": datasets.Value("string")})  # fmt: skip
-    datasets.Dataset.from_list(rows, features=features).to_parquet(
-        folder / "data" / f"{split}-00000-of-00001.parquet"
-    )
+
+def _push_release(tmp_path: Path, repo: str, kind: str, split: str, rows: list[dict]) -> None:
+    from tests.hub_layout import write_medvlthinker_release
+
+    folder = write_medvlthinker_release(tmp_path / repo.replace("/", "_"), kind, split, rows)
     hub_module.push_folder(folder, repo, repo_type="dataset", tag="released")
 
 
-def test_medvlthinker_released_layouts_become_records(tmp_path, hub: HubServer, outputs):
-    from medvlt_train.data import load_records, resolve_dataset
-    from medvlt_train.eval.questions import load_questions
+def test_the_pmc_vqa_releases_become_records(tmp_path, hub: HubServer, outputs):
+    from medvlt_train.data import load_records
 
-    _upload_medvlthinker(
-        tmp_path, "UCSC-VLAA/MedVLThinker-pmc_vqa", "train", _medvlthinker_rows(["pmc_vqa"] * 3)
-    )
+    rows = _pmc_rows(3)
+    rows[2]["answer"] = "Ultrasound"  # not the text of its option B: no valid training record
+    _push_release(tmp_path, "UCSC-VLAA/MedVLThinker-pmc_vqa", "pmc_vqa", "train", rows)
     output = outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-pmc_vqa", "--out", tmp_path / "pmc")
-    assert "3 records of 3 rows converted, 0 rejected" in output
+    assert "2 records of 3 rows converted, 1 rejected" in output
+    assert "rejected data/train-00000-of-00001.parquet row 2 (pmc_vqa:train:2): answer-mismatch" in output
     records = list(load_records(tmp_path / "pmc"))
-    assert [(r.source, r.source_id, r.split, r.answer_label, r.reasoning) for r in records] == [
-        ("pmc_vqa", str(i), "train", "AB"[i % 2], f"trace {i}") for i in range(3)
-    ]
-    assert all(len(r.images) == 1 for r in records)
+    assert [(r.source, r.source_id, r.split, r.answer_label, r.reasoning, r.pass_count) for r in records] == [
+        ("pmc_vqa", "0", "train", "A", None, None), ("pmc_vqa", "1", "train", "B", None, None)]  # fmt: skip
+    assert [r.images for r in records] == [
+        [row["images"][0]["bytes"]] for row in rows[:2]
+    ]  # bytes as released
+    assert records[0].options == {"A": "CT", "B": "MRI", "C": "PET", "D": "X-ray"}
 
-    names = ["VQA-RAD", "vqa_rad", "SLAKE", "PMC-VQA", "some_other_set"]
-    _upload_medvlthinker(tmp_path, "UCSC-VLAA/MedVLThinker-Eval", "test", _medvlthinker_rows(names))
-    output = outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-Eval@released", "--out", tmp_path / "ev")
-    assert "4 records of 5 rows converted, 1 rejected" in output and "some_other_set" in output
-    assert sorted(p.name.split("-")[0] for p in parquet_files(tmp_path / "ev")) == [
-        "pmc_vqa",
-        "slake",
-        "vqa_rad",
+    reasoning_rows = [{**row, "reasoning": f"The figure {i} shows a scanner.", "text": "<|im_start|>user ..."}
+                      for i, row in enumerate(_pmc_rows(2))]  # fmt: skip
+    repo = "UCSC-VLAA/MedVLThinker-pmc_vqa-gpt_4o_reasoning-tokenized"
+    _push_release(tmp_path, repo, "pmc_vqa_reasoning", "train", reasoning_rows)
+    outputs.run("data", "pull", repo, "--out", tmp_path / "cot")
+    records = list(load_records(tmp_path / "cot"))
+    assert [r.reasoning for r in records] == [
+        "The figure 0 shows a scanner.",
+        "The figure 1 shows a scanner.",
     ]
-    questions = load_questions(resolve_dataset(tmp_path / "ev"), ["vqa_rad", "slake", "pmc_vqa"])
-    assert [q.benchmark for q in questions] == ["pmc_vqa", "slake", "vqa_rad", "vqa_rad"]
-    pulled = json.loads((tmp_path / "ev" / "pull.json").read_text())
-    assert pulled["revision"] == "released" and pulled["layout"] == "medvlthinker" and pulled["rejected"] == 1
+    assert all("text" not in r.meta for r in records)  # the chat-template rendering is not kept
 
-    text_rows = [{**row, "images": []} for row in _medvlthinker_rows(["medqa", "medmcqa"])]  # m23k: text only
-    for row in text_rows:
-        row["options"] = json.dumps({"A": "Yes", "B": "No", "C": "Maybe"})
-    _upload_medvlthinker(tmp_path, "UCSC-VLAA/MedVLThinker-m23k-tokenized", "train", text_rows)
+
+def test_the_m23k_release_becomes_text_records(tmp_path, hub: HubServer, outputs):
+    from medvlt_train.data import load_records
+
+    options = {"A": "Phrenic nerve", "B": "Vagus nerve", "C": "Intercostal nerves", "D": "Accessory nerve"}
+    rows = [{"question": "Which nerve innervates the diaphragm?", "options": json.dumps(options),
+             "answer_label": "A", "answer": "Phrenic nerve", "reasoning": "C3-C5 keep the diaphragm alive.",
+             "dataset_name": name, "dataset_index": i, "hash": f"{i:016x}", "text": "<|im_start|>..."}
+            for i, name in enumerate(["medqa", "medmcqa"])]  # fmt: skip
+    _push_release(tmp_path, "UCSC-VLAA/MedVLThinker-m23k-tokenized", "m23k", "train", rows)
     outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-m23k-tokenized", "--out", tmp_path / "m23k")
     records = list(load_records(tmp_path / "m23k"))
-    assert [(r.source, r.images, list(r.options), r.reasoning) for r in records] == [
-        ("medqa", [], ["A", "B", "C"], "trace 0"), ("medmcqa", [], ["A", "B", "C"], "trace 1")]  # fmt: skip
+    assert [(r.source, r.source_id, r.images, list(r.options), r.reasoning, r.meta["hash"]) for r in records] == [
+        ("medqa", "0", [], ["A", "B", "C", "D"], "C3-C5 keep the diaphragm alive.", "0" * 16),
+        ("medmcqa", "1", [], ["A", "B", "C", "D"], "C3-C5 keep the diaphragm alive.", "0" * 15 + "1"),
+    ]  # fmt: skip
+
+
+def test_the_eval_release_is_filed_by_benchmark_and_keeps_every_question(tmp_path, hub: HubServer, outputs):
+    from medvlt_train.data import load_records, resolve_dataset
+    from medvlt_train.eval.questions import load_questions
+    from tests.test_eval_released import released_eval_rows
+
+    rows = released_eval_rows()
+    rows[3]["answer"] = "Magnetic resonance"  # option B says "MRI": the paper still asks it, so it is kept
+    rows.append({**rows[0], "dataset_name": "omnimedvqa", "dataset_index": len(rows)})
+    _push_release(tmp_path, "UCSC-VLAA/MedVLThinker-Eval", "eval", "test", rows)
+    output = outputs.run("data", "pull", "UCSC-VLAA/MedVLThinker-Eval@released", "--out", tmp_path / "ev")
+    assert f"{len(rows) - 1} records of {len(rows)} rows converted, 1 rejected" in output
+    assert f"row {len(rows) - 1}: dataset_name 'omnimedvqa' is none of the six benchmarks" in output
+    pulled = json.loads((tmp_path / "ev" / "pull.json").read_text())
+    assert pulled["revision"] == "released" and pulled["layout"] == "medvlthinker"
+    assert pulled["benchmarks"] == {b: 6 for b in ("pmc_vqa", "pathvqa", "slake", "vqa_rad", "mmmu_medical",
+                                                   "medxpertqa_mm")}  # fmt: skip
+    assert (
+        pulled["flagged"] == 1
+        and "row 3 (pmc_vqa:pmc_vqa:3): answer-mismatch" in pulled["flagged_examples"][0]
+    )
+    assert sorted({p.name.split("-")[0] for p in parquet_files(tmp_path / "ev")}) == [
+        "medxpertqa_mm", "mmmu_medical", "pathvqa", "pmc_vqa", "slake", "vqa_rad"]  # fmt: skip
+    questions = load_questions(resolve_dataset(tmp_path / "ev"), ["vqa_rad", "mmmu_medical", "pmc_vqa"])
+    assert [q.benchmark for q in questions] == ["pmc_vqa"] * 6 + ["mmmu_medical"] * 6 + ["vqa_rad"] * 6
+    assert questions[6].options == json.loads(rows[24]["options"]) and questions[6].source_id == "24"
+    mmmu = next(r for r in load_records(tmp_path / "ev") if r.source == "MMMU-medical")
+    assert mmmu.meta["misc"] == {"id": "validation_Clinical_Medicine_0", "question_type": "multiple-choice"}
+
+
+def test_a_file_without_the_released_columns_is_refused_by_name(tmp_path, hub: HubServer, outputs):
+    import datasets
+
+    rows = [{k: v for k, v in row.items() if k != "dataset_index"} for row in _pmc_rows(2)]
+    folder = tmp_path / "odd"
+    (folder / "data").mkdir(parents=True)
+    datasets.Dataset.from_list(rows).to_parquet(folder / "data" / "train-00000-of-00001.parquet")
+    hub_module.push_folder(folder, "lab/odd", repo_type="dataset", tag="v1")
+    output = outputs.run("data", "pull", "lab/odd", "--out", tmp_path / "p", code=1)
+    assert (
+        "lab/odd: data/train-00000-of-00001.parquet lacks column(s) dataset_index of MedVLThinker's released "
+        "layout (has images, question, options, answer_label, answer, dataset_name, hash)"
+    ) in output
 
 
 def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(

@@ -1,20 +1,30 @@
-"""The questions of an evaluation: the six benchmarks of the paper, read from an ``eval`` build (a local
-build folder or a Hub dataset id) or built on the spot by the curation pipeline.
+"""The questions of an evaluation: the six benchmarks of the paper, by default the paper's own released
+set ``UCSC-VLAA/MedVLThinker-Eval`` (converted once per commit by :func:`medvlt_data.pull.pull_eval_dataset`,
+images as released), else an ``eval`` build (a local folder or a Hub dataset id) or one built on the spot
+by the curation pipeline.
 
-An eval build has one split per benchmark (``data/{benchmark}-*.parquet``), closed questions already
+An eval folder has one split per benchmark (``data/{benchmark}-*.parquet``), closed questions already
 turned into multiple choice; nothing here re-implements that.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hub_cards.model_card import BENCHMARKS
-from medvlt_train.data import DatasetSource, load_records
+from medvlt_data.released import PAPER_EVAL_DATASET
+from medvlt_train.data import DatasetSource, load_records, resolve_dataset
 
-__all__ = ["BENCHMARK_KEYS", "Question", "build_eval_split", "load_questions"]
+__all__ = [
+    "BENCHMARK_KEYS",
+    "PAPER_EVAL_DATASET",
+    "Question",
+    "build_eval_split",
+    "load_questions",
+    "resolve_eval_dataset",
+]
 
 #: The benchmarks in the paper's column order (PMC, MMMU, MedX-M, PathVQA, SLAKE, VQA-Rad).
 BENCHMARK_KEYS = tuple(BENCHMARKS)
@@ -68,6 +78,41 @@ def load_questions(source: DatasetSource, benchmarks: list[str], limit: int | No
             f"(an eval build has one split per benchmark: data/BENCHMARK-*.parquet)"
         )
     return [q for b in BENCHMARK_KEYS if b in by_benchmark for q in by_benchmark[b]]
+
+
+def resolve_eval_dataset(dataset: str | Path = PAPER_EVAL_DATASET) -> DatasetSource:
+    """Where an evaluation's questions come from, with what names their version.
+
+    A local path (an eval build, a Parquet file, or a folder of ``medvlt data pull``, whose
+    ``pull.json`` supplies repository, revision and commit) is read in place. A Hub id ``ORG/NAME[@rev]``
+    is resolved to a commit and pulled once per commit into medvlt's cache: a medvlt eval build is
+    copied with its content hash checked, MedVLThinker's released ``MedVLThinker-Eval`` (the default)
+    is converted with its images as released. A Hub error says how to evaluate without the Hub.
+    """
+    from medvlt_data.hub import HubError, split_revision
+    from medvlt_data.pull import pull_eval_dataset, read_pull_record
+
+    spec = str(dataset)
+    path = Path(dataset)
+    if not path.exists():
+        try:
+            split_revision(spec)
+        except HubError:
+            return resolve_dataset(path)  # the loader's message: neither a local path nor a Hub id
+    else:
+        source = resolve_dataset(path)
+        pulled = read_pull_record(path) if path.is_dir() else None
+        if pulled is None or source.repo_id is not None:
+            return source
+        return replace(source, repo_id=pulled.get("repo_id"), revision=pulled.get("revision"),
+                       commit=pulled.get("commit"),
+                       content_hash=source.content_hash or pulled.get("content_hash"))  # fmt: skip
+    folder, pulled = pull_eval_dataset(spec)
+    local = resolve_dataset(folder)
+    return DatasetSource(spec=spec, path=folder, repo_id=pulled["repo_id"], revision=pulled.get("revision"),
+                         commit=pulled["commit"], version=local.version or pulled.get("version"),
+                         content_hash=local.content_hash or pulled.get("content_hash"),
+                         name=local.name or pulled["repo_id"].split("/", 1)[1])  # fmt: skip
 
 
 def build_eval_split(
