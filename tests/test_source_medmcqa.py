@@ -9,7 +9,10 @@ import pytest
 
 from medvlt_data.demo import medmcqa as demo
 from medvlt_data.sources import Rejected, SourceError, get_source
+from tests import hub_server
 from tests.conftest import realdata
+
+hub = hub_server.hub  # the loopback Hub fixture
 
 
 def _features(cop=None):
@@ -159,3 +162,22 @@ def test_demo_files_read(tmp_path):
         ("malformed-json", "line 24"), ("unknown-answer-letter", "demo-mcqa-bad-label"),
     ]  # fmt: skip
     assert all(r.file == str(root / "train.jsonl") for r in rejected)
+
+
+def test_real_hub_layout_through_the_loopback_hub(tmp_path, hub):
+    """openlifescienceai/medmcqa: data/{train,validation,test}-*.parquet, cop an int64 0-3 (-1 in test);
+    m1 medmcqa.py:21-37 loads split train and maps cop 0-3 to A-D."""
+    from tests.text_hub_layouts import medmcqa_row, upload, write_medmcqa
+
+    options = ["Vitamin A", "Vitamin B1", "Vitamin C", "Vitamin K"]
+    splits = {"train": [medmcqa_row("u1", "Deficiency of which vitamin causes beriberi?", options, 1)],
+              "validation": [medmcqa_row("u2", "Which vitamin is needed for clotting factors?", options, 3)],
+              "test": [medmcqa_row("u3", "Which vitamin deficiency causes scurvy?", options, -1)]}  # fmt: skip
+    upload(write_medmcqa(tmp_path / "medmcqa", splits), "openlifescienceai/medmcqa")
+    items = list(get_source("medmcqa").read(hub="openlifescienceai/medmcqa"))
+    by_split = {i.split: i for i in items}
+    assert (by_split["train"].source_id, by_split["train"].answer_label, by_split["train"].answer) == (
+        "u1", "B", "Vitamin B1",
+    )  # fmt: skip
+    assert (by_split["validation"].answer_label, by_split["validation"].answer) == ("D", "Vitamin K")
+    assert (by_split["test"].reason, by_split["test"].ref) == ("no-answer", "u3")

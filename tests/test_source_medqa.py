@@ -7,7 +7,10 @@ import json
 import pytest
 
 from medvlt_data.sources import Rejected, SourceError, get_source
+from tests import hub_server
 from tests.conftest import realdata
+
+hub = hub_server.hub  # the loopback Hub fixture
 
 
 def test_real_local_file_counts():
@@ -104,3 +107,27 @@ def test_a_shared_read_skips_other_tasks_lines_unparsed_and_keeps_positions(tmp_
         )
     with pytest.raises(SourceError, match="shared read needs a local layout"):
         list(get_source("pathvqa").read(path=tmp_path, share=Share(0, 2)))
+
+
+def test_real_hub_file_names_through_the_loopback_hub(tmp_path, hub):
+    """GBaker/MedQA-USMLE-4-options as the Hub holds it (commit 0fb93dd): phrases_no_exclude_train.jsonl
+    and phrases_no_exclude_test.jsonl at the root, with metamap_phrases; m1 medqa.py:21-31 loads split
+    train and reads options, question and answer_idx. The splits come from the file names."""
+    from tests.text_hub_layouts import medqa_row, upload, write_medqa
+
+    options = {"A": "Ampicillin", "B": "Ceftriaxone", "C": "Doxycycline", "D": "Nitrofurantoin"}
+    train = [
+        medqa_row("A 23-year-old pregnant woman has burning on urination. Which drug is best?", options, "D")
+    ]
+    test = [
+        medqa_row(
+            "A 4-year-old boy has a barking cough. What is the cause?", {**options, "A": "Parainfluenza"}, "A"
+        )
+    ]
+    upload(write_medqa(tmp_path / "medqa", train, test), "GBaker/MedQA-USMLE-4-options")
+    (record,) = list(get_source("medqa").read(hub="GBaker/MedQA-USMLE-4-options", split="train"))
+    assert (record.source_id, record.split, record.answer_label, record.answer) == ("train-00000", "train", "D",
+                                                                                    "Nitrofurantoin")  # fmt: skip
+    assert record.options == options and record.meta["meta_info"] == "step1"
+    (held_out,) = list(get_source("medqa").read(hub="GBaker/MedQA-USMLE-4-options", split="test"))
+    assert (held_out.split, held_out.answer) == ("test", "Parainfluenza")

@@ -3,7 +3,10 @@
 Hub: ``openlifescienceai/medmcqa``, splits train / validation / test, columns id, question, opa, opb,
 opc, opd (options A-D), cop (the correct option as an index 0-3 -> A-D; a class label "a".."d"),
 choice_type ("single"/"multi"), exp (explanation), subject_name, topic_name. The test split carries no
-answers: its cop is -1 (or missing), and such rows are rejected as ``no-answer``.
+answers: its cop is -1 (or missing), and such rows are rejected as ``no-answer``. UCSC-VLAA/m1
+src/collect_data/medmcqa.py:21-37 loads split train and maps cop 0-3 to A-D; decontaminate.py:36-39
+uses split validation (4,183 rows). (m1 also shuffles the options with numpy ``default_rng(42)``,
+medmcqa.py:40-44, 70; medvlt keeps opa..opd as A-D.)
 
 Local: JSON Lines whose question embeds ``Answer Choices: (A) ... (B) ...`` and whose label is a list
 such as ``["A"]``, with id, label_rationale, subject_name and topic_name beside them (the same layout

@@ -1,6 +1,10 @@
 """MedQA-USMLE, 4 options (text).
 
-Hub: ``GBaker/MedQA-USMLE-4-options`` (question, answer, options {A..D}, answer_idx, meta_info).
+Hub: ``GBaker/MedQA-USMLE-4-options`` (commit 0fb93dd): ``phrases_no_exclude_train.jsonl`` (train)
+and ``phrases_no_exclude_test.jsonl`` (test, 1,273 rows) at the root, columns question, answer, options
+{A..D}, meta_info, answer_idx, metamap_phrases. UCSC-VLAA/m1 src/collect_data/medqa.py:21-31 loads split
+train and reads options, question and answer_idx; decontaminate.py:40-43 uses split test. (m1 also
+shuffles the four options with numpy ``default_rng(42)``, medqa.py:32-36, 63; medvlt keeps A-D.)
 Local: JSON Lines whose question embeds ``Answer Choices: (A) ... (B) ...`` and whose label is a
 list such as ``["B"]``; the split is read from the file name (``test.jsonl`` -> test).
 """
