@@ -277,3 +277,42 @@ def test_real_vqa_rad_generic_questions_do_not_leak_across_images():
     assert len(shared_text) > 50  # "Is the heart enlarged?" and the like recur over other images
     assert all(index.match_text(r.question, r.options, has_images=True) is None for r in train)
     assert index.match_text(test[0].question, test[0].options) == ("vqa_rad", test[0].ref)
+
+
+def test_text_benchmark_definitions_are_m1s():
+    """text_benchmarks.yaml holds what UCSC-VLAA/m1 src/collect_data/decontaminate.py:30-65 loads: Hub id,
+    config and split of every text benchmark (PubMedQA: m1's own test half, pubmedqa.py:93-101)."""
+    from medvlt_data.recipes import recipe_params
+    from medvlt_data.recipes.benchmarks import known_benchmarks, text_benchmark_entries
+
+    loaded = {
+        (e["benchmark"], e["hub"], e.get("config"), tuple(e["splits"])) for e in text_benchmark_entries()
+    }
+    assert loaded == {
+        ("gpqa_diamond", "Idavidrein/gpqa", "gpqa_diamond", ("train",)),
+        ("medmcqa_validation", "openlifescienceai/medmcqa", None, ("validation",)),
+        ("medqa_test", "GBaker/MedQA-USMLE-4-options", None, ("test",)),
+        ("pubmedqa_test", "qiaojin/PubMedQA", None, ("test",)),
+        *{("mmlu_medical", "cais/mmlu", subject, ("test",)) for subject in
+          ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics", "professional_medicine")},
+        ("mmlu_pro", "TIGER-Lab/MMLU-Pro", None, ("test",)),
+    }  # fmt: skip
+    expected = {}
+    for entry in text_benchmark_entries():
+        expected[entry["benchmark"]] = expected.get(entry["benchmark"], 0) + entry["expected"]
+    assert expected == {"medqa_test": 1273, "medmcqa_validation": 4183, "pubmedqa_test": 500, "mmlu_medical": 954,
+                        "mmlu_pro": 12032, "gpqa_diamond": 198}  # fmt: skip
+    # text-all decontaminates against the six VQA benchmarks and every text benchmark
+    assert recipe_params("text-all")["decontaminate_against"] == known_benchmarks()
+    assert len(known_benchmarks()) == 12
+
+
+def test_an_unknown_benchmark_is_named_with_the_known_ones(tmp_path):
+    from medvlt_data.pipeline.build import BuildError
+    from medvlt_data.recipes import BuildContext
+    from medvlt_data.recipes.benchmarks import benchmark_records
+
+    with pytest.raises(
+        BuildError, match=r"unknown benchmark\(s\) \['mmlu'\]; known: \['pmc_vqa', .*'gpqa_diamond'\]"
+    ):
+        list(benchmark_records(["mmlu"], BuildContext(out=tmp_path)))
