@@ -20,7 +20,8 @@ from medvlt_cli.hub import PRIVATE, PUSH_TO, push
 @click.option("--api-key-env", help="Environment variable that holds the endpoint's API key.")
 @click.option("--n", "n", type=int, default=3, show_default=True, help="Samples per question at most.")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--max-tokens", type=int, default=8192, show_default=True, help="New tokens per sample.")
+@click.option("--max-tokens", type=int, default=4096, show_default=True,
+              help="New tokens per sample (MedVLThinker's GPT-4o run: 4096; m1's DeepSeek-R1 traces: 8000).")  # fmt: skip
 @click.option("--concurrency", type=int, default=32, show_default=True, help="Requests in flight.")
 @click.option("--tensor-parallel", type=int, default=1, show_default=True, help="vllm: GPUs per replica.")
 @click.option("--data-parallel", type=int, default=1, show_default=True, help="vllm: model replicas.")
@@ -35,8 +36,14 @@ def distill_command(dataset, teacher, backend, endpoint, api_key_env, n, tempera
     Writes the same records with `reasoning` filled (empty where no sample was correct, counted in
     the card) as a new version: data/, stats.json, README.md. Re-running resumes.
 
+    The defaults are MedVLThinker's GPT-4o distillation of PMC-VQA (n 3, temperature 1.0, 4096 tokens);
+    m1's DeepSeek-R1 traces of the text pool were one sample at temperature 0 with 8000 tokens.
+
     \b
-    DeepSeek-R1 behind an API:  medvlt data distill --dataset builds/text-hard --teacher deepseek-reasoner \\
+    GPT-4o on PMC-VQA:          medvlt data distill --dataset builds/image-all --teacher gpt-4o \\
+                                    --endpoint https://api.example.com/v1 --api-key-env TEACHER_KEY --out d
+    DeepSeek-R1 as m1 asked it: medvlt data distill --dataset builds/text-hard --teacher deepseek-reasoner \\
+                                    --n 1 --temperature 0 --max-tokens 8000 \\
                                     --endpoint https://api.example.com/v1 --api-key-env TEACHER_KEY --out d
     """
     from tqdm import tqdm

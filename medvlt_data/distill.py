@@ -37,10 +37,16 @@ class DistillError(RuntimeError):
 
 @dataclass
 class DistillSettings:
+    """How the teacher is asked. The defaults are MedVLThinker's GPT-4o run on PMC-VQA (UCSC-VLAA/MedVLThinker
+    data_process/train_dataset/pmc_vqa-gpt_4o_cot.sh:11-13: ``--max_tokens 4096 --n 3 --temperature 1.0``).
+    m1's DeepSeek-R1 traces of the text pool (m23k) were one sample at temperature 0 with ``max_tokens``
+    8000 (UCSC-VLAA/m1 src/distill_data/distill_data.py:71-73), asked with m1's own ``\\boxed{}`` prompt
+    (ibid. :40), not the paper's."""
+
     backend: BackendSpec = field(default_factory=lambda: BackendSpec(kind="endpoint", model=""))
     n: int = 3
     temperature: float = 1.0
-    max_tokens: int = 8192
+    max_tokens: int = 4096
     prompt: str = "paper"
     concurrency: int = 32
     max_retries: int = 6
