@@ -10,7 +10,8 @@ are copied as released: nothing is decoded and encoded again, nothing resized. F
 (``data/{benchmark}-*.parquet``, as an ``eval`` build), so ``medvlt eval --dataset`` reads it, and
 every released question is kept: what our record checks would object to (an answer that differs from
 its option's text, say) is listed as ``flagged`` in ``pull.json`` but not dropped, since the paper
-evaluated those questions too. Rows of the training releases that do not make a valid record are
+evaluated those questions too; ``pull.json`` holds the count per benchmark beside the paper's
+(``paper_counts``, ``counts_as_paper``). Rows of the training releases that do not make a valid record are
 counted and listed as ``rejected``, never dropped silently.
 
 ``DIR/pull.json`` records where the folder came from: repository, requested revision, commit.
@@ -28,6 +29,7 @@ from typing import Any
 
 from medvlt_data.hub import HubError, Snapshot, download, verify_build
 from medvlt_data.released import (
+    CONVERTER_VERSION,
     PAPER_EVAL_DATASET,
     ReleasedLayoutError,
     benchmark_of,
@@ -107,7 +109,10 @@ def pull_eval_dataset(
         ) from None
     target = Path(cache_root) / "eval-data" / snapshot.repo_id.replace("/", "--") / snapshot.commit
     done = read_pull_record(target)
-    if done is not None and done.get("commit") == snapshot.commit:
+    current = done is not None and (
+        done.get("layout") == "medvlt" or done.get("converter") == CONVERTER_VERSION
+    )
+    if current and done.get("commit") == snapshot.commit:
         return target, {**done, "revision": snapshot.revision}
     stats = verify_build(snapshot.path)
     work = target.with_name(f"{snapshot.commit}.partial-{os.getpid()}")
@@ -133,7 +138,8 @@ def _write_pull(snapshot: Snapshot, stats: dict[str, Any] | None, out: Path) -> 
         summary = {**origin, "layout": "medvlt", "version": stats.get("version"),
                    "content_hash": stats.get("content_hash"), "records": stats.get("num_records")}  # fmt: skip
     else:
-        summary = {**origin, "layout": "medvlthinker", **_convert(snapshot.path, snapshot.repo_id, out)}
+        summary = {**origin, "layout": "medvlthinker", "converter": CONVERTER_VERSION,
+                   **_convert(snapshot.path, snapshot.repo_id, out)}  # fmt: skip
     (out / PULL_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return summary
 
@@ -186,5 +192,9 @@ def _convert(folder: Path, repo_id: str, out: Path) -> dict[str, Any]:
                "problems": rejected[:_LISTED], "splits": {split: len(paths) for split, paths in written.items()},
                "content_hash": content_hash(shards) if shards else None}  # fmt: skip
     if is_eval:
-        summary.update(benchmarks=benchmarks, flagged=len(flagged), flagged_examples=flagged[:_LISTED])
+        from medvlt_data.recipes import recipe_params
+
+        paper = {entry["benchmark"]: entry["expected"] for entry in recipe_params("eval")["sources"]}
+        summary.update(benchmarks=benchmarks, paper_counts=paper, counts_as_paper=benchmarks == paper,
+                       flagged=len(flagged), flagged_examples=flagged[:_LISTED])  # fmt: skip
     return summary

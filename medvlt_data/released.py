@@ -47,6 +47,7 @@ from medvlt_data.parquet_io import shard_split
 from medvlt_data.schema import Record, from_medvlthinker
 
 __all__ = [
+    "CONVERTER_VERSION",
     "EVAL_DATASET_NAMES",
     "PAPER_EVAL_DATASET",
     "RELEASES",
@@ -57,6 +58,8 @@ __all__ = [
     "released_record",
 ]
 
+#: Version of the conversion below; a cached conversion made by another version is made again.
+CONVERTER_VERSION = 1
 #: The paper's eval set, as eval/run_offline_inference_v2.py:439 names it.
 PAPER_EVAL_DATASET = "UCSC-VLAA/MedVLThinker-Eval"
 #: The released repositories and the split each holds (see the module docstring).

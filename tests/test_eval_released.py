@@ -18,6 +18,7 @@ from PIL import Image
 
 from medvlt_cli.main import cli
 from medvlt_data import hub as hub_module
+from medvlt_data.released import CONVERTER_VERSION
 from medvlt_data.verify import build_prompt
 from tests import hub_server
 from tests.hub_layout import write_medvlthinker_release
@@ -154,6 +155,9 @@ def test_eval_defaults_to_the_released_set_with_its_images_and_commit(
     pulled = json.loads((folder / "pull.json").read_text())
     assert pulled["commit"] == commit and pulled["rows"] == pulled["records"] == len(rows)
     assert pulled["benchmarks"] == dict.fromkeys(NAMES.values(), PER_BENCHMARK)
+    assert pulled["paper_counts"] == {"pmc_vqa": 2000, "mmmu_medical": 170, "medxpertqa_mm": 2000,
+                                      "pathvqa": 3362, "slake": 416, "vqa_rad": 272}  # fmt: skip
+    assert pulled["counts_as_paper"] is False  # a fixture of six a benchmark is not the full release
     records = sorted(load_records(folder), key=lambda r: int(r.source_id))
     assert [r.images for r in records] == [[image["bytes"] for image in row["images"]] for row in rows]
     assert Image.open(io.BytesIO(records[0].images[0])).size == (1400, 1100)
@@ -166,6 +170,11 @@ def test_eval_defaults_to_the_released_set_with_its_images_and_commit(
     _invoke("eval", "--model", "tiny", "--benchmarks", "vqa_rad", "--limit", 1, "--runs", "1",
             "--max-new-tokens", "2", "--backend", "transformers", "--out", tmp_path / "ev2")  # fmt: skip
     assert (folder / "pull.json").stat().st_mtime_ns == stamp
+    # ... unless another version of the converter made it: then it is converted again
+    (folder / "pull.json").write_text(json.dumps({**pulled, "converter": 0}))
+    _invoke("eval", "--model", "tiny", "--benchmarks", "vqa_rad", "--limit", 1, "--runs", "1",
+            "--max-new-tokens", "2", "--backend", "transformers", "--out", tmp_path / "ev3")  # fmt: skip
+    assert json.loads((folder / "pull.json").read_text())["converter"] == CONVERTER_VERSION
 
 
 def test_dataset_option_takes_a_revision_or_a_pulled_folder(tmp_path, hub: HubServer, tiny_model_env, asked):
