@@ -39,12 +39,12 @@ def test_ingest_one_source_writes_records_rejects_and_summary(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["read"] == 451 and summary["kept"] == 271 and summary["rejected"] == 180
-    assert summary["rejected_by_reason"] == {"open-ended": 180}
+    assert summary["rejected_by_reason"] == {"open-ended": 179, "closed-no-options": 1}
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert len(rejects) == 180 and all(r["file"].endswith("testset.json") for r in rejects)
     table = pq.read_table(out / "data" / "test-00000-of-00001.parquet")
     assert table.num_rows == 271
-    assert "vqa_rad" in result.output and "451" in result.output and "open-ended=180" in result.output
+    assert "vqa_rad" in result.output and "451" in result.output and "open-ended=179" in result.output
 
 
 def test_ingested_parquet_loads_with_datasets(tmp_path):
