@@ -255,3 +255,39 @@ def test_the_real_released_images_come_through_byte_for_byte(tmp_path, hub: HubS
     assert summary["benchmarks"] == dict.fromkeys(NAMES.values(), 1)
     by_name = {r.source: r.images for r in load_records(tmp_path / "pulled")}
     assert by_name == {name: [(folder / file).read_bytes()] for name, file in files.items()}
+
+
+def test_the_fixture_reads_as_the_original_loader_reads_the_release(tmp_path):
+    """eval/run_offline_inference_v2.py:109 loads the set with load_dataset and reads a row's
+    ``options`` with json.loads (line 326), ``images`` as a list of PIL images (line 336-341) and
+    ``dataset_index`` as the key of a question (lines 131-143)."""
+    import datasets
+
+    rows = released_eval_rows()
+    folder = write_medvlthinker_release(tmp_path / "released", "eval", "test", rows, shards=2)
+    test = datasets.load_dataset(str(folder))["test"]
+    assert len(test) == len(rows) and sorted(test["dataset_index"]) == list(range(len(rows)))
+    assert list(test.features) == ["images", "question", "options", "answer_label", "answer", "hash",
+                                   "dataset_name", "reasoning", "misc", "dataset_index"]  # fmt: skip
+    first = test[0]
+    assert json.loads(first["options"]) == {"A": "CT", "B": "MRI", "C": "X-ray", "D": "Ultrasound"}
+    assert [image.size for image in first["images"]] == [(1400, 1100)]
+    assert sorted(set(test["dataset_name"])) == sorted(NAMES)
+
+
+@pytest.mark.parametrize(("pass_count", "kept"), [(5, 5), (0, 0), (-1, None), (None, None)])
+def test_a_copy_with_pass_count_keeps_it(pass_count, kept):
+    """assign_pass_count.py:76-82 writes -1 for a question that was not rolled out."""
+    from medvlt_data.released import released_record
+
+    row = {**released_eval_rows()[0], "pass_count": pass_count}
+    record = released_record(row, shard="train-00000-of-00001.parquet", is_eval=False)
+    assert (record.pass_count, record.split, record.source_id) == (kept, "train", "0")
+
+
+def test_eval_settings_default_to_the_papers_decoding(tmp_path):
+    """eval/run_offline_inference_v2.py:413-430: seed 42, temperature 0.0, top_p 1.0, max_tokens 4096."""
+    from medvlt_train.eval.runner import EvalSettings
+
+    settings = EvalSettings(model="m", out=tmp_path)
+    assert (settings.seed, settings.max_new_tokens, settings.prompt) == (42, 4096, "paper")
