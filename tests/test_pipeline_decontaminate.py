@@ -316,3 +316,24 @@ def test_an_unknown_benchmark_is_named_with_the_known_ones(tmp_path):
         BuildError, match=r"unknown benchmark\(s\) \['mmlu'\]; known: \['pmc_vqa', .*'gpqa_diamond'\]"
     ):
         list(benchmark_records(["mmlu"], BuildContext(out=tmp_path)))
+
+
+def _m1_prompt_ratio(question: str, options: dict[str, str]) -> float:
+    """rapidfuzz ``fuzz.ratio`` of m1's prompt (question, newline, "A. text" lines; m1 medqa.py:39-43)
+    against the bare question, as decontaminate.py:102-129 compares them. The question is a prefix of
+    the prompt, so the Indel distance is the length difference and the ratio is 200 * q / (q + p)."""
+    prompt = question + "\n" + "\n".join(f"{letter}. {text}" for letter, text in options.items())
+    return 200 * len(question) / (len(question) + len(prompt))
+
+
+@pytest.mark.parametrize(("name", "folder", "m1_finds"), [("medqa", "medqa", 330), ("medmcqa", "medmcqa", 7)])
+def test_verbatim_benchmark_copies_are_all_found_where_m1s_ratio_finds_few(name, folder, m1_finds):
+    """Every real benchmark question copied verbatim into the pool is found by the index; m1's method
+    (prompt with options against the option-less question, ratio >= 95) would find only ``m1_finds``."""
+    records = [r for r in get_source(name).read(path=realdata(folder)) if not isinstance(r, Rejected)]
+    index = BenchmarkIndex.build((name, r) for r in records)
+    found = [index.match_text(r.question, r.options) for r in records]
+    assert all(match is not None and match[0] == name for match in found)
+    # found as itself, or as an earlier copy of the same question within the benchmark
+    assert sum(match == (name, r.ref) for match, r in zip(found, records, strict=True)) > 0.97 * len(records)
+    assert sum(_m1_prompt_ratio(r.question, r.options) >= 95 for r in records) == m1_finds
