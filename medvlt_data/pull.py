@@ -90,38 +90,65 @@ def pull_eval_dataset(
     pulled once per commit into ``{cache_root}/eval-data/{ORG}--{NAME}/{commit}`` (``cache_root``:
     medvlt's cache, ``$MEDVLT_CACHE`` or ``~/.cache/medvlt``); returns that folder and its ``pull.json``.
 
-    The revision is resolved to a commit on the Hub first (``HF_HUB_OFFLINE=1``: the Hugging Face cache),
-    so a moved ``main`` gives a new folder while an unchanged one is reused without converting again.
-    A Hub failure is a ``HubError`` that names the dataset and the way to evaluate without the Hub.
+    The revision is resolved to a commit on the Hub first, so a moved ``main`` gives a new folder while
+    an unchanged one is reused without converting again; the commit a revision resolved to is kept in
+    ``refs/``. Offline (``HF_HUB_OFFLINE=1``) the folder of the commit the revision last resolved to is
+    used. A Hub failure is a ``HubError`` that names the dataset and the way to evaluate without it.
     """
+    from huggingface_hub import constants
+
+    from medvlt_data.hub import split_revision
+
     if cache_root is None:
         from medvlt_train.tiny import default_cache_root
 
         cache_root = default_cache_root()
+    repo_id, revision = split_revision(spec)
+    root = Path(cache_root) / "eval-data" / repo_id.replace("/", "--")
+    ref = root / "refs" / (revision or "main").replace("/", "%2F")
     try:
         snapshot = download(spec, "dataset")
     except HubError as exc:
-        what = "the paper's eval set" if is_eval_release(spec.partition("@")[0]) else "the eval dataset"
+        copy = _cached_copy(root, ref)
+        if copy is not None and constants.HF_HUB_OFFLINE:
+            return copy[0], {**copy[1], "revision": revision}
+        what = "the paper's eval set" if is_eval_release(repo_id) else "the eval dataset"
+        earlier = (f" A copy converted earlier (commit {copy[1]['commit']}) is used with HF_HUB_OFFLINE=1."
+                   if copy is not None else "")  # fmt: skip
         raise HubError(
-            f"{what} {spec} could not be fetched from the Hugging Face Hub ({exc}). Without the Hub, "
-            f"evaluate on a local eval folder: --dataset DIR (made by 'medvlt data pull {spec} --out DIR' "
-            f"where the Hub is reachable, or by 'medvlt data build --split eval'), or --demo"
+            f"{what} {spec} could not be fetched from the Hugging Face Hub ({exc}).{earlier} Without the "
+            f"Hub, evaluate on a local eval folder: --dataset DIR (made by 'medvlt data pull {spec} --out "
+            f"DIR' where the Hub is reachable, or by 'medvlt data build --split eval'), or --demo"
         ) from None
-    target = Path(cache_root) / "eval-data" / snapshot.repo_id.replace("/", "--") / snapshot.commit
+    target = root / snapshot.commit
     done = read_pull_record(target)
-    current = done is not None and (
-        done.get("layout") == "medvlt" or done.get("converter") == CONVERTER_VERSION
-    )
-    if current and done.get("commit") == snapshot.commit:
-        return target, {**done, "revision": snapshot.revision}
-    stats = verify_build(snapshot.path)
-    work = target.with_name(f"{snapshot.commit}.partial-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    summary = _write_pull(snapshot, stats, work)
-    shutil.rmtree(target, ignore_errors=True)
-    work.replace(target)
+    if _current(done) and done.get("commit") == snapshot.commit:
+        summary = {**done, "revision": snapshot.revision}
+    else:
+        stats = verify_build(snapshot.path)
+        work = target.with_name(f"{snapshot.commit}.partial-{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        summary = _write_pull(snapshot, stats, work)
+        shutil.rmtree(target, ignore_errors=True)
+        work.replace(target)
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(snapshot.commit + "\n", encoding="utf-8")
     return target, summary
+
+
+def _current(done: dict[str, Any] | None) -> bool:
+    """Whether a cached pull is one this version would make (a medvlt build, or the same converter)."""
+    return done is not None and (done.get("layout") == "medvlt" or done.get("converter") == CONVERTER_VERSION)
+
+
+def _cached_copy(root: Path, ref: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The cached folder and ``pull.json`` of the commit ``ref`` last resolved to, or None."""
+    if not ref.is_file():
+        return None
+    folder = root / ref.read_text(encoding="utf-8").strip()
+    done = read_pull_record(folder)
+    return (folder, done) if _current(done) else None
 
 
 def _write_pull(snapshot: Snapshot, stats: dict[str, Any] | None, out: Path) -> dict[str, Any]:

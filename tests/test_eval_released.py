@@ -291,3 +291,25 @@ def test_eval_settings_default_to_the_papers_decoding(tmp_path):
 
     settings = EvalSettings(model="m", out=tmp_path)
     assert (settings.seed, settings.max_new_tokens, settings.prompt) == (42, 4096, "paper")
+
+
+def test_offline_the_copy_converted_earlier_is_evaluated_at_its_commit(
+    tmp_path, hub: HubServer, tiny_model_env, asked, monkeypatch
+):
+    import huggingface_hub.constants as hf_constants
+
+    commit = _serve(tmp_path, released_eval_rows())
+    args = ["eval", "--model", "tiny", "--benchmarks", "mmmu_medical", "--limit", 1, "--runs", "1",
+            "--max-new-tokens", "2", "--backend", "transformers"]  # fmt: skip
+    _invoke(*args, "--out", tmp_path / "online")  # converts main's commit into medvlt's cache
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    seen = len(hub.requests)
+    _invoke(*args, "--out", tmp_path / "offline")
+    assert len(hub.requests) == seen  # nothing asked of the Hub
+    assert json.loads((tmp_path / "offline" / "results.json").read_text())["dataset"]["commit"] == commit
+    assert [text.split("Question: ")[1].split(":")[0] for text, _ in asked] == ["MMMU-medical question 0"] * 2
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    hub.fail(1, "500", times=100)  # the Hub down, not offline: no silent fallback, but the hint
+    output = _invoke(*args, "--out", tmp_path / "down", code=1)
+    assert f"A copy converted earlier (commit {commit}) is used with HF_HUB_OFFLINE=1." in output
