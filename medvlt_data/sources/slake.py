@@ -60,7 +60,7 @@ class SLAKE(BiomedLayout, Source):
     modality = "image"
     license = "CC-BY-4.0"
     hub_id = "BoKelvin/SLAKE"
-    local_layout = "train.json/validate.json/test.json + imgs/ or imgs.zip (Slake1.0)"
+    local_layout = "train.json/validate.json (or validation.json)/test.json + imgs/ or imgs.zip (Slake1.0)"
     description = "radiology VQA (English); closed questions as multiple choice"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
