@@ -51,6 +51,7 @@ __all__ = [
     "DatasetSource",
     "image_example_count",
     "load_records",
+    "prompt_token_counts",
     "resolve_dataset",
     "rl_dataset",
     "sft_dataset",
@@ -257,6 +258,32 @@ def image_example_count(dataset) -> int:
 
     lengths = pc.list_value_length(dataset.data.column("images"))
     return int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
+
+
+def prompt_token_counts(dataset, processor, chunk: int = 1024) -> list[int]:
+    """The length in tokens of each prompt of a :func:`rl_dataset` output as the model reads it: the chat
+    template with the generation prompt, every image expanded to its patch tokens as the Qwen2.5-VL processor
+    does (patches of the resized image / merge_size**2), counted from the image headers without decoding."""
+    import io
+
+    from PIL import Image
+
+    tokenizer = getattr(processor, "tokenizer", processor)
+    image_processor = getattr(processor, "image_processor", None)
+    merge = getattr(image_processor, "merge_size", 1) or 1
+    counts: list[int] = []
+    for start in range(0, len(dataset), chunk):
+        rows = dataset.data.slice(start, chunk)
+        texts = [processor.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                 for p in rows.column("prompt").to_pylist()]  # fmt: skip
+        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        for length, images in zip(lengths, rows.column("images").to_pylist(), strict=True):
+            for image in images or []:
+                with Image.open(io.BytesIO(image["bytes"])) as opened:
+                    width, height = opened.size
+                length += image_processor.get_number_of_image_patches(height, width, {}) // merge**2 - 1
+            counts.append(length)
+    return counts
 
 
 def rl_dataset(records: Iterable[Record], prompt: str = "paper"):

@@ -14,7 +14,10 @@ medvlt keys in :data:`MEDVLT_KEYS`:
 * ``eval_results``: a ``medvlt eval`` results file whose accuracies go into the model card;
 * ``keep_epoch``: the epoch whose checkpoint becomes the run's model (needs ``save_strategy: epoch``). The
   published MedVLThinker SFT(m23k) models are epoch 3 of a 5-epoch run, so the SFT recipes keep epoch 3; the
-  final weights stay in their ``checkpoint-*`` folder (see :func:`medvlt_train.run.keep_epoch_checkpoint`).
+  final weights stay in their ``checkpoint-*`` folder (see :func:`medvlt_train.run.keep_epoch_checkpoint`);
+* ``max_prompt_length`` (RLVR only): the longest prompt in tokens, images expanded; a dataset with a longer
+  one is refused before training, as verl's ``data.truncation='error'`` stops on it (GRPOConfig has no such
+  field).
 
 A packaged recipe is named in full (``rlvr-qwen2.5-vl-3b``) or without its kind (``qwen2.5-vl-3b``,
 ``tiny``), which the entry point completes (``rlvr-tiny`` for ``medvlt train rlvr``).
@@ -63,6 +66,7 @@ MEDVLT_KEYS: dict[str, Any] = {
     "private": False,
     "eval_results": None,
     "keep_epoch": None,
+    "max_prompt_length": None,
 }
 
 
@@ -145,6 +149,8 @@ def _check_keys(data: dict[str, Any], kind: str, label: str) -> None:
         )
     if kind == "sft" and data.get("rewards") is not None:
         raise RecipeError(f"{label}: 'rewards' is an RLVR key; SFT recipes have no rewards")
+    if kind == "sft" and data.get("max_prompt_length") is not None:
+        raise RecipeError(f"{label}: 'max_prompt_length' is an RLVR key; SFT recipes use max_length")
 
 
 def parse_overrides(overrides: list[str], kind: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> str:
     import transformers
     from trl import GRPOTrainer
 
-    from medvlt_train.data import load_records, resolve_dataset, rl_dataset
+    from medvlt_train.data import load_records, prompt_token_counts, resolve_dataset, rl_dataset
     from medvlt_train.models import load_model_and_processor
     from medvlt_train.recipes import build_config, parse_command_line
     from medvlt_train.rewards import get_rewards
@@ -40,13 +40,18 @@ def main(argv: list[str] | None = None) -> str:
 
     # 2. Data: records -> prompt rows with the answer_label/answer columns the rewards read.
     source = resolve_dataset(settings["dataset"])
-    dataset = rl_dataset(load_records(source, split=settings["split"]), prompt=settings["prompt"])
+    records = list(load_records(source, split=settings["split"]))
+    dataset = rl_dataset(records, prompt=settings["prompt"])
     log.info("RLVR data %s: %d prompts", source.label, len(dataset))
 
-    # 3. Processor (left padding for generation, as GRPOTrainer's own default) and model.
+    # 3. Processor (left padding for generation, as GRPOTrainer's own default) and model; prompts within
+    #    max_prompt_length, or an error naming the records over it (verl's data.truncation='error').
     model, processor = load_model_and_processor(
         settings["model"], config, padding_side="left", truncation_side="left"
     )
+    if settings["max_prompt_length"]:
+        check_prompt_lengths(records, prompt_token_counts(dataset, processor), settings["max_prompt_length"],
+                             source.label)  # fmt: skip
 
     # 4. Train.
     trainer = GRPOTrainer(
@@ -56,6 +61,22 @@ def main(argv: list[str] | None = None) -> str:
 
     # 5. Save model, processor, trainer state, run record and model card; push when asked.
     return finish_run("rlvr", trainer, processor, settings, source, {"prompts": len(dataset)})
+
+
+def check_prompt_lengths(records: list, counts: list[int], limit: int, label: str) -> None:
+    """Raise when a prompt is longer than ``limit`` tokens, naming the records, as MedVLThinker's verl runs stop
+    on one (``data.max_prompt_length=2048``, ``data.truncation='error'``: UCSC-VLAA/MedVLThinker
+    train/train-qwen2_5_vl_3b-m23k.sh:21,24). TRL's GRPOConfig has no prompt cap: without this check a
+    longer prompt would train."""
+    over = [(record.ref, count) for record, count in zip(records, counts, strict=True) if count > limit]
+    if over:
+        named = ", ".join(f"{ref} ({count} tokens)" for ref, count in over[:5])
+        more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+        raise ValueError(
+            f"dataset {label}: {len(over)} prompt(s) longer than max_prompt_length={limit}: {named}{more}; "
+            f"leave them out of the data or raise max_prompt_length"
+        )
+    log.info("prompts within max_prompt_length=%d (longest %d tokens)", limit, max(counts, default=0))
 
 
 if __name__ == "__main__":

@@ -158,6 +158,14 @@ def test_rlvr_response_up_to_4096_tokens(name):
 
 
 @pytest.mark.parametrize("name", RLVR)
+def test_rlvr_prompt_up_to_2048_tokens_else_an_error(name):
+    # data.max_prompt_length=2048, data.truncation='error' (train-qwen2_5_vl_3b-m23k.sh:21,24; sft+rl-3b.sh:19,22):
+    # medvlt's max_prompt_length refuses such a dataset before training
+    # (tests/test_train_loops.py::test_rlvr_refuses_a_prompt_over_max_prompt_length)
+    assert _fields(name)["max_prompt_length"] == 2048
+
+
+@pytest.mark.parametrize("name", RLVR)
 def test_rlvr_rollout_temperature_1_top_p_1(name):
     # verl's rollout temperature 1.0, top_p 1, top_k -1 (ppo_trainer.yaml:96-98); no script changes them
     config = _config(name)

@@ -156,6 +156,29 @@ def test_image_example_count_reads_the_arrow_column():
     assert image_example_count(sft_dataset(records())[0]) == 0  # only the text row has a trace
 
 
+def test_prompt_token_counts_equal_the_processors_expanded_input(tiny_model_env):
+    # verl counts a prompt as the processor's input_ids, image tokens expanded, against max_prompt_length
+    # (UCSC-VLAA/MedVLThinker train/train-qwen2_5_vl_3b-m23k.sh:21,24); the count here reads only image headers.
+    import transformers
+
+    from medvlt_train.data import prompt_token_counts
+    from medvlt_train.tiny import resolve_model
+
+    processor = transformers.AutoProcessor.from_pretrained(resolve_model("tiny"))
+    rows = records()
+    rows[1].images = [png("red", size=(224, 168)), png("blue", size=(90, 300), mode="L")]
+    dataset = rl_dataset(rows)
+    counted = prompt_token_counts(dataset, processor, chunk=2)  # two chunks: rows 0-1 and 2
+    expected, unexpanded = [], []
+    for row in dataset:
+        text = processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+        inputs = processor(text=[text], images=row["images"] or None, add_special_tokens=False)
+        expected.append(len(inputs["input_ids"][0]))
+        unexpanded.append(len(processor.tokenizer(text)["input_ids"]))
+    assert counted == expected
+    assert counted[0] == unexpanded[0] and counted[1] > unexpanded[1] + 10  # images are many tokens each
+
+
 def test_sft_dataset_leaves_out_rows_without_reasoning():
     ds, counts = sft_dataset(records(), prompt="default")
     assert counts == {"rows": 3, "without_reasoning": 2, "kept": 1}

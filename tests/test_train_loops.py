@@ -197,6 +197,24 @@ def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_model_path, monkeypatch
     assert all(row["grad_norm"] > 0 for row in steps), steps
 
 
+def test_rlvr_refuses_a_prompt_over_max_prompt_length(tmp_path):
+    # verl stops on a prompt over data.max_prompt_length with data.truncation='error'
+    # (UCSC-VLAA/MedVLThinker train/train-qwen2_5_vl_3b-m23k.sh:21,24); medvlt refuses it before training.
+    from medvlt_train import rlvr
+
+    data = _build(tmp_path, with_images=True)
+    args = ["rlvr-tiny", f"dataset={data}", f"output_dir={tmp_path / 'out'}"]
+    with pytest.raises(ValueError) as refused:
+        rlvr.main([*args, "max_prompt_length=60"])
+    message = str(refused.value)
+    head = f"dataset {data}: 8 prompt(s) longer than max_prompt_length=60: demo:train:q0 ("
+    assert message.startswith(head)
+    assert "and 3 more; leave them out of the data or raise max_prompt_length" in message
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(recipes.RecipeError, match="'max_prompt_length' is an RLVR key"):
+        recipes.apply_overrides(recipes.load_recipe("sft-tiny", "sft"), ["max_prompt_length=60"], "sft")
+
+
 # ---- recipes --------------------------------------------------------------------------------------
 
 
