@@ -158,11 +158,12 @@ def recipes_command() -> None:
     from medvlt_train.launch import list_accelerate_configs
     from medvlt_train.recipes import list_recipes, load_recipe
 
+    width = max(len(name) for name in list_recipes())
     for kind in ("sft", "rlvr"):
         for name in list_recipes(kind):
             recipe = load_recipe(name, kind)
             click.echo(
-                f"{kind:<5} {name:<22} model={recipe.get('model')} accelerate={recipe.get('accelerate', 'ddp')}"
+                f"{kind:<5} {name:<{width}} model={recipe.get('model')} accelerate={recipe.get('accelerate', 'ddp')}"
             )
     click.echo(f"accelerate configs: {', '.join(list_accelerate_configs())}")
 
