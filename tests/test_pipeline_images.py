@@ -273,3 +273,12 @@ def test_real_images_prepared(tmp_path):
         if in_bounds:
             assert doc.media[0].media_bytes == path.read_bytes()
     assert step.stats["kept_original"].total + step.stats["resized"].total == 20
+
+
+def test_resize_is_bilinear_as_the_papers():
+    # resize_image.py:40 and :52 resize with Image.BILINEAR
+    original = picture((2100, 700), seed=3)
+    details = prepare_image_details(encode(original))
+    expected = original.resize((1024, 341), Image.BILINEAR)
+    assert np.array_equal(np.asarray(decode_image(details.data)), np.asarray(expected))
+    assert not np.array_equal(np.asarray(expected), np.asarray(original.resize((1024, 341), Image.BICUBIC)))
