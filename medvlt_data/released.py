@@ -28,8 +28,9 @@ i.e. a list of ``{"bytes", "path"}`` structs in the Parquet file):
   (convert_trl_format_for_vlm.py:19-51).
 - ``UCSC-VLAA/MedVLThinker-m23k-tokenized``, split ``train``: text-only, the m23k columns
   (``question, options, answer_label, answer, reasoning, dataset_name, dataset_index``) plus ``text``
-  (data_process/train_dataset/convert_trl_format.py:19-43); eval/estimate_pass_rate.sh:3-9 reads it
-  with ``row.get("images")``, so an absent images column is read as no images.
+  (data_process/train_dataset/convert_trl_format.py:19-43); eval/estimate_pass_rate.sh:3-9 rolls it
+  out with eval/run_offline_inference.py, which reads ``row.get("images", None)`` (line 340), so an
+  absent images column is read as no images.
 
 ``pass_count`` is not a released column (data_process/train_dataset/assign_pass_count.py:62-99 adds it
 to a local copy, ``-1`` meaning "not evaluated"); a copy that has it keeps it (``-1`` -> none). The
