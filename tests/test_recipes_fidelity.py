@@ -179,6 +179,26 @@ def test_rlvr_trains_float32_weights_with_bf16_compute(name):
     assert config.model_init_kwargs == {"dtype": "float32"} and _fields(name)["bf16"] is True
 
 
+@pytest.mark.parametrize("name", ["rlvr-qwen2.5-vl-3b", "sft-qwen2.5-vl-3b"])
+def test_recipe_dtype_makes_a_bf16_checkpoint_train_in_float32(name, tiny_model_path, tmp_path):
+    # Qwen2.5-VL checkpoints are stored in bf16, which transformers 5 keeps ("auto"); the recipes' model_init_kwargs
+    # load float32 master weights, as verl's actor (fsdp_workers.py:188-190) and sft.py:62-66 (float32) train.
+    import torch
+    import transformers
+
+    from medvlt_train.models import load_model_and_processor
+
+    bf16 = tmp_path / "bf16"
+    transformers.AutoModelForImageTextToText.from_pretrained(
+        tiny_model_path, dtype=torch.bfloat16
+    ).save_pretrained(bf16)
+    transformers.AutoProcessor.from_pretrained(tiny_model_path).save_pretrained(bf16)
+    auto = transformers.AutoModelForImageTextToText.from_pretrained(bf16)
+    assert next(auto.parameters()).dtype == torch.bfloat16  # what a recipe without the key would train
+    model, _ = load_model_and_processor(str(bf16), _config(name))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
 @pytest.mark.parametrize("name", RLVR)
 def test_rlvr_no_vllm_importance_weighting(name):
     # verl 54b2677 recomputes the old log-probs with the actor and weights nothing by vLLM's own log-probs
