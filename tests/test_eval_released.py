@@ -313,3 +313,21 @@ def test_offline_the_copy_converted_earlier_is_evaluated_at_its_commit(
     hub.fail(1, "500", times=100)  # the Hub down, not offline: no silent fallback, but the hint
     output = _invoke(*args, "--out", tmp_path / "down", code=1)
     assert f"A copy converted earlier (commit {commit}) is used with HF_HUB_OFFLINE=1." in output
+
+
+def test_a_medvlt_eval_build_on_the_hub_is_evaluated_by_id_and_tag(tmp_path, hub: HubServer, tiny_model_env):
+    from medvlt_train.eval.questions import build_eval_split
+
+    build = build_eval_split(tmp_path / "build", ["vqa_rad"], {}, demo=True)
+    stats = json.loads((build / "stats.json").read_text())
+    pushed = hub_module.push_folder(build, "lab/medvlt-eval", repo_type="dataset", tag=stats["version"])
+    _invoke("eval", "--model", "tiny", "--dataset", f"lab/medvlt-eval@{stats['version']}", "--benchmarks",
+            "vqa_rad", "--limit", 2, "--runs", "1", "--max-new-tokens", "2", "--backend", "transformers",
+            "--out", tmp_path / "ev")  # fmt: skip
+    dataset = json.loads((tmp_path / "ev" / "results.json").read_text())["dataset"]
+    assert (dataset["repo_id"], dataset["revision"], dataset["commit"]) == (
+        "lab/medvlt-eval",
+        stats["version"],
+        pushed.commit,
+    )
+    assert (dataset["version"], dataset["content_hash"]) == (stats["version"], stats["content_hash"])  # fmt: skip
