@@ -37,7 +37,8 @@ def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--sources", "only_sources", help="Comma-separated subset of the recipe's sources to build.")
 @click.option("--decontaminate-against",
-              help="Comma-separated benchmarks (default: the recipe's six); 'none' turns decontamination off.")  # fmt: skip
+              help="Comma-separated benchmarks (default: the recipe's list: text-all's twelve, image-all's six); "
+                   "'none' turns decontamination off.")  # fmt: skip
 @click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
               help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
