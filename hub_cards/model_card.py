@@ -17,6 +17,8 @@ training curves under ``assets/``, linked relatively as the Hub renders them.
     rewards         list  RLVR only: [{"name", "weight", "function", "definition"}]
     world_size      int   training processes
     global_step     int   optimizer steps taken
+    kept_checkpoint dict  optional (``keep_epoch``): {"epoch", "global_step", "checkpoint", "of_epochs"},
+                          the epoch whose weights the folder holds
     model_version   str   "{kind}-{12 hex}": the first hex digits of weights_sha256
     weights_sha256  str   sha256 over the weight and config files
     versions        dict  library -> version (medvlt, transformers, trl, torch, ...)

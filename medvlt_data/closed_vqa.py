@@ -54,6 +54,22 @@ _ARTICLES = ("a ", "an ", "the ")
 _WORD = re.compile(r"[\w'\-/+.]+")
 
 
+def answer_type_problem(value: object) -> tuple[str, str] | None:
+    """Why a row with this ``answer_type`` is not a closed question, as (reason, detail), or None when
+    it is one: ``OPEN`` is ``open-ended``, anything but ``CLOSED`` (any case, spaces ignored) a
+    ``malformed-row``.
+
+    >>> answer_type_problem("CLOSED "), answer_type_problem("OPEN"), answer_type_problem(None)[0]
+    (None, ('open-ended', "answer_type 'OPEN'"), 'malformed-row')
+    """
+    answer_type = str(value or "").strip().upper()
+    if answer_type == "OPEN":
+        return "open-ended", "answer_type 'OPEN'"
+    if answer_type != "CLOSED":
+        return "malformed-row", f"answer_type {value!r} is neither OPEN nor CLOSED"
+    return None
+
+
 def closed_to_choices(question: str, answer: str) -> tuple[list[str], str] | None:
     """Options and the answer's letter for a closed question, or None when it is open-ended."""
     ans = _clean(answer)

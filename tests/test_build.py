@@ -18,7 +18,7 @@ def build(out: Path, *args: str) -> dict:
     return json.loads((out / "stats.json").read_text())
 
 
-def _rejects(out: Path, step: str) -> list[dict]:
+def rejects(out: Path, step: str) -> list[dict]:
     rows = []
     for path in sorted((out / "rejects" / step).glob("*.jsonl")):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -41,7 +41,7 @@ def test_eval_vqa_rad_matches_the_paper_count(eval_build):
     assert vqa_rad["read"] == 451 and vqa_rad["kept"] == 271 and vqa_rad["dropped"] == 180
     raw = json.loads(realdata("vqa_rad", "testset.json").read_text())
     closed = {str(r["qid"]) for r in raw if r["answer_type"].strip() == "CLOSED"}
-    read_rejects = _rejects(eval_build, "read")
+    read_rejects = rejects(eval_build, "read")
     closed_rejected = [r for r in read_rejects if r["source_id"] in closed]
     assert vqa_rad["kept"] + len(closed_rejected) == 272  # every closed question kept or listed
     assert vqa_rad["kept"] / 272 >= 0.95
@@ -129,7 +129,7 @@ def test_text_all_accounts_for_every_record_and_decontaminates(tmp_path):
     dropped = sum(n for reasons in stats["drops"].values() for n in reasons.values())
     assert stats["num_read"] == stats["num_records"] + dropped
     assert stats["decontamination"] == {"mmmu_medical": 3}
-    leaked = _rejects(tmp_path / "one", "decontaminate")
+    leaked = rejects(tmp_path / "one", "decontaminate")
     assert sorted(r["source_id"] for r in leaked) == ["test-00000", "test-00001", "test-00002"]
     assert all(r["reason"] == "contaminated:mmmu_medical" for r in leaked)
     assert stats["drops"]["dedup_exact"] == {"duplicate": 10}

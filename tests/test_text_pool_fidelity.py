@@ -5,14 +5,11 @@ against the text benchmarks m1 used, on the real MedQA test, MedMCQA validation 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from click.testing import CliRunner
-
-from medvlt_cli.main import cli
 from medvlt_data.sources import Rejected, get_source
 from tests import hub_server
 from tests.conftest import realdata
+from tests.test_build import build, rejects
 from tests.text_hub_layouts import (
     headqa_row,
     medmcqa_row,
@@ -26,19 +23,6 @@ from tests.text_hub_layouts import (
 )
 
 hub = hub_server.hub  # the loopback Hub fixture
-
-
-def _build(out: Path, *args: str) -> dict:
-    result = CliRunner().invoke(cli, ["data", "build", "--out", str(out), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return json.loads((out / "stats.json").read_text())
-
-
-def _rejects(out: Path, step: str) -> list[dict]:
-    rows = []
-    for path in sorted((out / "rejects" / step).glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows
 
 
 def _pubmedqa_rows(n: int = 1000) -> list[dict]:
@@ -122,7 +106,7 @@ def test_text_all_from_the_real_hub_layouts_decontaminated_against_the_text_benc
     upload(write_headqa(tmp_path / "headqa", headqa), "openlifescienceai/headqa")
 
     out = tmp_path / "text-all"
-    stats = _build(
+    stats = build(
         out, "--split", "text-all", "--decontaminate-against", "medqa_test,medmcqa_validation,pubmedqa_test"
     )
     read = {s["name"]: s["read"] for s in stats["sources"]}
@@ -134,7 +118,7 @@ def test_text_all_from_the_real_hub_layouts_decontaminated_against_the_text_benc
         "medmcqa_validation": 1,
         "pubmedqa_test": 20,
     }
-    leaked = sorted((r["source"], r["source_id"], r["reason"]) for r in _rejects(out, "decontaminate"))
+    leaked = sorted((r["source"], r["source_id"], r["reason"]) for r in rejects(out, "decontaminate"))
     assert leaked == [
         ("headqa", "99", "contaminated:medmcqa_validation"),
         ("medmcqa", "m-leak", "contaminated:medqa_test"),
@@ -178,7 +162,7 @@ def test_decontamination_against_the_real_text_benchmark_files(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
-    stats = _build(
+    stats = build(
         out, "--split", "text-all", "--sources", "medqa,medmcqa",
         "--source-path", f"medqa={tmp_path / 'medqa'}", "--source-path", f"medmcqa={tmp_path / 'medmcqa'}",
         "--source-path", f"medqa_test={realdata('medqa')}", "--source-path", f"medmcqa_validation={realdata('medmcqa')}",
@@ -189,7 +173,7 @@ def test_decontamination_against_the_real_text_benchmark_files(tmp_path):
     reference = stats["recipe"]["decontamination_reference"]
     assert reference == {"medqa_test": len(medqa), "medmcqa_validation": len(medmcqa), "mmlu_medical": 954}
     assert len(medqa) == 1273
-    removed = {r["source_id"]: r["reason"] for r in _rejects(out, "decontaminate")}
+    removed = {r["source_id"]: r["reason"] for r in rejects(out, "decontaminate")}
     assert removed == {
         "medqa-test-0": "contaminated:medqa_test", "medqa-test-1": "contaminated:medqa_test",
         "medqa-test-2": "contaminated:medqa_test", "medqa-near": "contaminated:medqa_test",

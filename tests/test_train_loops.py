@@ -121,6 +121,9 @@ def test_sft_five_epochs_keeps_the_epoch_3_checkpoint_as_published(tmp_path, tin
     assert run["global_step"] == 5  # trained to the end: the cosine/constant schedule spans all five epochs
     assert weights_sha256(out) == weights_sha256(out / "checkpoint-3") == run["weights_sha256"]
     assert weights_sha256(out / "checkpoint-5") != weights_sha256(out / "checkpoint-3")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "| optimizer steps | 5 |" in card
+    assert "| weights kept | epoch 3 of 5 (optimizer step 3, `checkpoint-3`)" in card
     _assert_trained(tiny_model_path, out)
 
 

@@ -1,7 +1,7 @@
 """The source adapters, registered by name.
 
 >>> sorted(SOURCES)[:3]
-['headqa', 'medmcqa', 'medqa']
+['gpqa', 'headqa', 'medmcqa']
 """
 
 from __future__ import annotations

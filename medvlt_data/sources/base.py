@@ -274,13 +274,29 @@ def guess_split(stem: str) -> str:
     return stem
 
 
-def files_by_split(root: Path, suffix: str, split: str | None, source: str) -> list[tuple[str, Path]]:
-    """(split, file) for ``root`` (a file, or a folder of ``*suffix`` files), filtered by ``split``."""
-    files = [root] if root.is_file() else sorted(root.glob(f"*{suffix}"))
-    pairs = [(guess_split(f.name[: -len(suffix)] if f.name.endswith(suffix) else f.stem), f) for f in files]
+def files_by_split(
+    root: Path, suffix: str | tuple[str, ...], split: str | None, source: str, *, recursive: bool = False
+) -> list[tuple[str, Path]]:
+    """(split, file) for ``root`` (a file, or a folder of files ending in ``suffix``, one suffix or
+    several; ``recursive`` looks into subfolders too), the split from the file name, filtered by ``split``.
+
+    A file name such as ``test-00000-of-00001.parquet`` (the Hub's shard names) gives ``test``.
+    """
+    suffixes = (suffix,) if isinstance(suffix, str) else suffix
+    if root.is_file():
+        files = [root]
+    else:
+        found = root.rglob("*") if recursive else root.glob("*")
+        files = sorted(f for f in found if f.is_file() and f.name.endswith(suffixes))
+
+    def stem(path: Path) -> str:
+        return next((path.name[: -len(s)] for s in suffixes if path.name.endswith(s)), path.stem)
+
+    pairs = [(guess_split(stem(f)), f) for f in files]
     if split is not None:
         pairs = [(s, f) for s, f in pairs if s == split]
     if not pairs:
         wanted = f" for split {split!r}" if split else ""
-        raise SourceError(f"{source}: no *{suffix} file{wanted} in {root}")
+        names = ", ".join(f"*{s}" for s in suffixes)
+        raise SourceError(f"{source}: no {names} file{wanted} in {root}")
     return pairs

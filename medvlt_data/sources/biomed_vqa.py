@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medvlt_data.closed_vqa import NO_OPTIONS, closed_to_choices
+from medvlt_data.closed_vqa import NO_OPTIONS, answer_type_problem, closed_to_choices
 from medvlt_data.images import ImageError, image_to_bytes
 from medvlt_data.sources.base import Item, Source, SourceError
 from medvlt_data.sources.hub import hub_rows
@@ -159,14 +159,9 @@ def biomed_closed_item(source: Source, row: dict[str, Any], *, split: str, index
         return source.reject(
             "malformed-row", f"{where}: lacks column(s) {', '.join(missing)}", file, ref, split
         )
-    answer_type = str(row["answer_type"] or "").strip().upper()
-    if answer_type == "OPEN":
-        return source.reject("open-ended", f"{where}: answer_type 'OPEN'", file, ref, split)
-    if answer_type != "CLOSED":
-        return source.reject(
-            "malformed-row", f"{where}: answer_type {row['answer_type']!r} is neither OPEN nor CLOSED",
-            file, ref, split,
-        )  # fmt: skip
+    problem = answer_type_problem(row["answer_type"])
+    if problem:
+        return source.reject(problem[0], f"{where}: {problem[1]}", file, ref, split)
     question, answer = str(row["input"] or ""), str(row["label"] or "")
     if not answer.strip():
         return source.reject("no-answer", f"{where}: empty label", file, ref, split)

@@ -19,8 +19,11 @@ from typing import Any
 
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Source, SourceError, guess_split, read_json_lines
+from medvlt_data.sources.base import Item, Source, SourceError, files_by_split, read_json_lines
 from medvlt_data.sources.hub import hub_rows
+
+#: The row files of a local copy: JSON Lines, the Hub's Parquet shards, or CSV with a header.
+ROW_FILES = (".jsonl", ".parquet", ".csv")
 
 
 @register
@@ -33,7 +36,7 @@ class MMLUPro(Source):
     description = "MMLU-Pro: harder 10-option exam questions (a benchmark)"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        for name, path in local_row_files(root, split, self.name):
+        for name, path in files_by_split(root, ROW_FILES, split, self.name, recursive=True):
             for index, row, error in rows_of(path):
                 if error:
                     yield self.reject(
@@ -71,20 +74,6 @@ class MMLUPro(Source):
             question=row.get("question") or "", options=list(options), label=label, source_id=ref,
             split=split, file=file, category=row.get("category"), src=row.get("src"),
         )  # fmt: skip
-
-
-def local_row_files(root: Path, split: str | None, source: str) -> list[tuple[str, Path]]:
-    """(split, file) of the ``*.jsonl`` / ``*.parquet`` / ``*.csv`` row files under ``root`` (or
-    ``root`` itself), the split from each file name, filtered by ``split``."""
-    suffixes = (".jsonl", ".parquet", ".csv")
-    files = [root] if root.is_file() else sorted(f for f in root.rglob("*") if f.suffix in suffixes)
-    pairs = [(guess_split(f.stem.split("-0")[0]), f) for f in files]
-    if split is not None:
-        pairs = [(s, f) for s, f in pairs if s == split]
-    if not pairs:
-        wanted = f" for split {split!r}" if split else ""
-        raise SourceError(f"{source}: no row file (*.jsonl, *.parquet, *.csv){wanted} in {root}")
-    return pairs
 
 
 def rows_of(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.closed_vqa import NO_OPTIONS
+from medvlt_data.closed_vqa import NO_OPTIONS, answer_type_problem
 from medvlt_data.images import ImageError, ImageStore
 from medvlt_data.sources import register
 from medvlt_data.sources.base import (
@@ -137,14 +137,9 @@ class SLAKE(BiomedLayout, Source):
                 "non-english", f"{where}: q_lang {row.get('q_lang')!r}; only English questions are used",
                 file, ref, split,
             )  # fmt: skip
-        answer_type = str(row.get("answer_type") or "").strip().upper()
-        if answer_type == "OPEN":
-            return self.reject("open-ended", f"{where}: answer_type 'OPEN'", file, ref, split)
-        if answer_type != "CLOSED":
-            return self.reject(
-                "malformed-row", f"{where}: answer_type {row.get('answer_type')!r} is neither OPEN nor CLOSED",
-                file, ref, split,
-            )  # fmt: skip
+        problem = answer_type_problem(row.get("answer_type"))
+        if problem:
+            return self.reject(problem[0], f"{where}: {problem[1]}", file, ref, split)
         answer = row.get("answer")
         if answer is None or not str(answer).strip():
             return self.reject("no-answer", f"{where}: empty answer", file, ref, split)
