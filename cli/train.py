@@ -70,13 +70,13 @@ def _arguments(options: dict, default: str) -> list[str]:
 
 def _launch(kind: str, args: list[str], options: dict) -> str:
     """Check the recipe here, then start ``num_processes`` copies of the entry point with accelerate."""
-    from medvlt_train.launch import accelerate_command
+    from medvlt_train.launch import accelerate_command, check_launchable
     from medvlt_train.recipes import parse_command_line
 
     settings, fields = parse_command_line(args, kind, f"medvlt train {kind}", args[0])
-    command = accelerate_command(
-        kind, args, options["num_processes"], options["accelerate_config"] or settings["accelerate"]
-    )
+    config = options["accelerate_config"] or settings["accelerate"]
+    check_launchable(config)
+    command = accelerate_command(kind, args, options["num_processes"], config)
     click.echo(f"launching {options['num_processes']} processes: {' '.join(command[2:6])} ...", err=True)
     code = subprocess.run(command, check=False).returncode
     if code != 0:

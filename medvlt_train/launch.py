@@ -14,7 +14,7 @@ from pathlib import Path
 
 from medvlt_train.recipes import RecipeError
 
-__all__ = ["accelerate_command", "accelerate_config", "list_accelerate_configs"]
+__all__ = ["accelerate_command", "accelerate_config", "check_launchable", "list_accelerate_configs"]
 
 
 def list_accelerate_configs() -> list[str]:
@@ -52,3 +52,19 @@ def accelerate_command(kind: str, args: list[str], num_processes: int, config: s
         raise RecipeError(f"unknown training kind {kind!r}")
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config(config)),
             "--num_processes", str(num_processes), "-m", f"medvlt_train.{kind}", *args]  # fmt: skip
+
+
+def check_launchable(config: str) -> None:
+    """Refuse, before anything starts, an accelerate config that needs DeepSpeed where it is not
+    installed (the packaged ``zero3``, which the GPU recipes use as verl sharded its actor)."""
+    import importlib.util
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = accelerate_config(config)
+    distributed = str(getattr(load_config_from_file(str(path)), "distributed_type", "") or "")
+    if "DEEPSPEED" in distributed.upper() and importlib.util.find_spec("deepspeed") is None:
+        raise RecipeError(
+            f"accelerate config {config!r} runs DeepSpeed, which is not installed: "
+            "pip install 'medvlt[deepspeed]', or choose --accelerate-config ddp (a model that fits one GPU)"
+        )

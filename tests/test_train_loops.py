@@ -315,6 +315,34 @@ def test_accelerate_configs_and_launch_command(tmp_path):
         accelerate_config(str(broken))
 
 
+def test_a_deepspeed_launch_without_deepspeed_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from medvlt_cli.main import cli
+    from medvlt_train.launch import check_launchable
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "deepspeed" else real_find_spec(name, *a),
+    )
+    check_launchable("ddp")  # no DeepSpeed needed
+    with pytest.raises(
+        recipes.RecipeError, match=r"'zero3' runs DeepSpeed, which is not installed: pip install"
+    ):
+        check_launchable("zero3")
+    folder = tmp_path / "two"
+    write_records(_records(False, n=2), folder)
+    result = CliRunner().invoke(cli, ["train", "rlvr", "--dataset", str(folder), "--recipe", "qwen2.5-vl-3b",
+                                      "--num-processes", "2"])  # fmt: skip
+    assert result.exit_code != 0
+    assert "'zero3' runs DeepSpeed, which is not installed" in result.output
+    assert "launching" not in result.output
+
+
 def test_overrides_are_typed_and_checked(tmp_path):
     parsed = recipes.parse_overrides(
         ["max_steps=3", "learning_rate=2e-5", "bf16=false", "rewards={medvlt: 1.0, format: 0.1}"], "rlvr"
