@@ -170,6 +170,10 @@ def _show(out: Path, results: dict) -> None:
     from medvlt_train.eval.report import markdown_table
 
     click.echo(markdown_table([(results["model"], results)]), nl=False)
+    if results.get("demo"):  # medvlt_train.eval.report: the questions are the demo corpus's
+        from hub_cards.model_card import DEMO_EVAL_NOTE
+
+        click.echo(DEMO_EVAL_NOTE)
     click.echo(f"results: {out / 'results.json'}, {out / 'results.md'}; generations: {out / 'generations'}")
 
 

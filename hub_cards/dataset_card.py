@@ -38,6 +38,8 @@ the data, its intended use and a medical disclaimer.
                            "kept", "difference", "drops" (reason -> count), "note"}
     features         list[str]  column names of the records
     created          str   optional ISO date of the build
+    demo             bool  optional: True when the build was made from medvlt's embedded demo corpus;
+                           the card then says so in its first lines and is tagged ``demo``
     repo_id          str   optional Hub id "ORG/NAME" used in the loading example
 
 The counts must balance: sum of ``read`` = sum of ``kept`` + sum of every drop, sum of ``kept`` =
@@ -57,6 +59,8 @@ import yaml
 from hub_cards.rendering import PLOT_STYLE, png_bytes, template
 
 __all__ = [
+    "DEMO_NOTE",
+    "is_demo",
     "plot_pass_counts",
     "plot_records_per_source",
     "render_dataset_card",
@@ -100,6 +104,18 @@ _REQUIRED = (
 _PLOT_NAMES = ("records_per_source", "pass_counts")
 
 _READ_COLOR, _KEPT_COLOR, _OUT_COLOR = "#c8ccd4", "#2f6db5", "#c8ccd4"
+
+
+#: What the first lines of a demo build's card say (``stats["demo"]``).
+DEMO_NOTE = (
+    "Demo build: made-up questions from medvlt's embedded demo corpus, not real medical data; "
+    "for trying the pipeline only."
+)
+
+
+def is_demo(stats: dict) -> bool:
+    """Whether ``stats`` are a demo build's (``"demo": true``, written by ``medvlt data build --demo``)."""
+    return stats.get("demo") is True
 
 
 def size_category(n: int) -> str:
@@ -216,7 +232,7 @@ def _front_matter(stats: dict) -> dict:
         "license": licenses[0] if len(licenses) == 1 else licenses,
         "language": ["en"],
         "task_categories": tasks,
-        "tags": ["medical", "multiple-choice", "medvlt"],
+        "tags": ["medical", "multiple-choice", "medvlt", *(["demo"] if is_demo(stats) else [])],
         "size_categories": [size_category(stats["num_records"])],
         "configs": [
             {
@@ -277,6 +293,7 @@ def _render(stats: dict, images: dict[str, str]) -> str:
         front_matter=yaml.safe_dump(_front_matter(stats), sort_keys=False, allow_unicode=True),
         name=stats["name"],
         pretty_name=stats["pretty_name"],
+        demo_note=DEMO_NOTE if is_demo(stats) else None,
         description=inspect.cleandoc(stats["description"]),
         recipe_version=stats["recipe_version"],
         version=stats["version"],

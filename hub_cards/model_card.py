@@ -23,6 +23,8 @@ training curves under ``assets/``, linked relatively as the Hub renders them.
     weights_sha256  str   sha256 over the weight and config files
     versions        dict  library -> version (medvlt, transformers, trl, torch, ...)
     model_name      str   optional display name (default: the output folder's name)
+    demo            bool  optional: True when the training data is a demo build (made-up questions
+                          from medvlt's embedded demo corpus); the card then says so in its first lines
     repo_id         str   optional Hub id the model is pushed to
 
 ``eval_results`` is a ``medvlt eval`` results file (``results.json``), read for its ``benchmarks``
@@ -31,6 +33,16 @@ optionally "runs": [percent per run], "std": spread, "accuracy_lenient_paper": p
 regrade (the grader of its published tables), "accuracy_robust": percent by medvlt's own grader}.
 Benchmarks appear in the paper's column order (:data:`BENCHMARKS`) and go into the card's
 ``model-index`` metadata: the strict accuracy, and the paper-lenient one where the results have it.
+
+Demo runs say they are demo runs. A run record with ``"demo": true`` (or whose ``dataset`` has it) is a
+model trained on made-up questions; results whose ``dataset`` has ``"demo": true`` (``medvlt eval --demo``,
+or any eval build made from the demo corpus) are accuracies on made-up questions. Both put a plain
+sentence at the top of the card and the ``demo`` tag in its metadata. Demo results are left out of
+``model-index`` altogether: the Hub reads ``model-index`` as benchmark results (its evaluation widget and
+leaderboards aggregate them by dataset id), and a demo accuracy is not a result on any benchmark, so
+naming the real benchmarks' Hub ids would be false and naming a made-up dataset id would publish a
+result for a dataset that does not exist. The card's evaluation table still shows the demo numbers,
+headed by the demo note and naming the demo eval data (its label and version) instead of a Hub dataset.
 """
 
 from __future__ import annotations
@@ -48,8 +60,12 @@ from medvlt_data.hub import is_repo_id
 
 __all__ = [
     "BENCHMARKS",
+    "DEMO_EVAL_NOTE",
+    "DEMO_MODEL_NOTE",
     "RUN_FILE",
     "benchmark_hub_ids",
+    "demo_eval",
+    "demo_trained",
     "front_matter",
     "plot_training_curves",
     "read_eval_results",
@@ -58,6 +74,17 @@ __all__ = [
 ]
 
 RUN_FILE = "medvlt_run.json"
+
+#: The first lines of the card of a model trained on a demo build.
+DEMO_MODEL_NOTE = (
+    "Demo model: trained on made-up questions from medvlt's embedded demo corpus, not real medical "
+    "data; for trying the pipeline only. It knows nothing about real medicine."
+)
+#: What a card, results.md and compare.md say above accuracies measured on demo questions.
+DEMO_EVAL_NOTE = (
+    "Demo evaluation: made-up questions from medvlt's embedded demo corpus, not the real benchmarks; "
+    "the accuracies show the pipeline working and are not comparable with the paper's table."
+)
 
 #: The six benchmarks in the paper's table order: key -> column title.
 BENCHMARKS: dict[str, str] = {
@@ -132,11 +159,33 @@ def read_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
     return benchmarks
 
 
-def _ordered(benchmarks: dict[str, dict], eval_repo: str | None = None) -> list[tuple[str, str, str, dict]]:
+def demo_trained(run: dict) -> bool:
+    """Whether a run record is a model trained on a demo build (its own flag or its dataset's)."""
+    return run.get("demo") is True or (run.get("dataset") or {}).get("demo") is True
+
+
+def demo_eval(eval_dataset: dict[str, Any] | None) -> bool:
+    """Whether the ``dataset`` of a results file is demo questions (``"demo": true``)."""
+    return (eval_dataset or {}).get("demo") is True
+
+
+def _demo_data_name(eval_dataset: dict[str, Any]) -> str:
+    """How the card names demo eval data: its label and version (a local build, not a Hub dataset)."""
+    label = eval_dataset.get("label") or eval_dataset.get("spec") or "demo eval build"
+    version = eval_dataset.get("version")
+    return f"demo questions: {label}" + (f" ({version})" if version else "")
+
+
+def _ordered(
+    benchmarks: dict[str, dict], eval_repo: str | None = None, demo_name: str | None = None
+) -> list[tuple[str, str, str, dict]]:
     """(key, title, Hub id, result) in the paper's order, then any other benchmark by name. The Hub id
     is ``eval_repo`` when the questions came from one Hub dataset (the paper's released
-    MedVLThinker-Eval, say), else the source the ``eval`` recipe builds the benchmark from."""
+    MedVLThinker-Eval, say), else the source the ``eval`` recipe builds the benchmark from; for demo
+    results (``demo_name``) it is that name instead, never a real benchmark's Hub id."""
     keys = [k for k in BENCHMARKS if k in benchmarks] + sorted(set(benchmarks) - set(BENCHMARKS))
+    if demo_name is not None:
+        return [(k, f"{BENCHMARKS.get(k, k)} (demo)", demo_name, benchmarks[k]) for k in keys]
     hub_ids = benchmark_hub_ids()
     return [(k, BENCHMARKS.get(k, k), eval_repo or hub_ids.get(k, k), benchmarks[k]) for k in keys]
 
@@ -149,8 +198,10 @@ def front_matter(
     run: dict, eval_results: dict[str, dict] | None = None, eval_dataset: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results;
-    ``eval_dataset``, the results' ``dataset``, names the Hub dataset and commit evaluated on)."""
+    ``eval_dataset``, the results' ``dataset``, names the Hub dataset and commit evaluated on). Demo
+    results have no ``model-index`` (module docstring); demo runs and results carry the ``demo`` tag."""
     eval_dataset = eval_dataset or {}
+    demo_results = demo_eval(eval_dataset)
     from huggingface_hub import EvalResult, ModelCardData
 
     base = run["base_model"].split("@")[0]  # the Hub's base_model names a repository, not a revision
@@ -169,13 +220,16 @@ def front_matter(
                    metric_name=f"accuracy ({grader}, {len(result.get('runs') or [0])} run(s), n={result['n']})")
         for _key, title, hub_id, result in _ordered(eval_results or {}, eval_dataset.get("repo_id"))
         for key, grader in graders
-        if isinstance(result.get(key), int | float)
+        if isinstance(result.get(key), int | float) and not demo_results
     ]  # fmt: skip
+    tags = ["medical", "medvlt", "trl", "grpo" if run["kind"] == "rlvr" else "sft", "qwen2.5-vl"]
+    if demo_results or demo_trained(run):
+        tags.append("demo")
     data = ModelCardData(
         language=["en"],
         library_name="transformers",
         pipeline_tag="image-text-to-text",
-        tags=["medical", "medvlt", "trl", "grpo" if run["kind"] == "rlvr" else "sft", "qwen2.5-vl"],
+        tags=tags,
         model_name=_model_name(run) if results else None,
         eval_results=results or None,
         **meta,
@@ -228,7 +282,9 @@ def render_model_card(
     ``eval_source`` the ``dataset`` and ``seeds`` of the results file, to say what was evaluated."""
     _check(run)
     eval_dataset = (eval_source or {}).get("dataset") or {}
-    rows = _ordered(eval_results or {}, eval_dataset.get("repo_id"))
+    demo_results = demo_eval(eval_dataset)
+    demo_name = _demo_data_name(eval_dataset) if demo_results else None
+    rows = _ordered(eval_results or {}, eval_dataset.get("repo_id"), demo_name)
     average = sum(float(r["accuracy"]) for *_, r in rows) / len(rows) if rows else None
     averages = {
         grader: sum(float(r[f"accuracy_{grader}"]) for *_, r in rows) / len(rows)
@@ -257,6 +313,8 @@ def render_model_card(
         averages=averages,
         repo_id=run.get("repo_id"),
         eval_source=eval_source or {},
+        demo_model_note=DEMO_MODEL_NOTE if demo_trained(run) else None,
+        demo_eval_note=DEMO_EVAL_NOTE if demo_results else None,
     )
     return text
 
@@ -284,7 +342,10 @@ def write_model_card(model_dir: str | Path, eval_results: str | Path | None = No
     source = None
     if eval_results:
         whole = json.loads(Path(eval_results).read_text(encoding="utf-8"))
-        source = {"dataset": whole.get("dataset") or {}, "seeds": whole.get("seeds") or []}
+        dataset = dict(whole.get("dataset") or {})
+        if whole.get("demo") is True:  # results.json's own flag (medvlt_train.eval.report)
+            dataset["demo"] = True
+        source = {"dataset": dataset, "seeds": whole.get("seeds") or []}
     readme = out / "README.md"
     link = "assets/training_curves.png" if plot is not None else None
     readme.write_text(render_model_card(run, log_history, results, link, source), encoding="utf-8")

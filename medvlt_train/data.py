@@ -77,7 +77,8 @@ class DatasetSource:
 
     ``spec`` is what the user passed; ``path`` the local folder or file read. For a Hub dataset,
     ``repo_id``, the requested ``revision`` (None: main) and the ``commit`` it resolved to. ``version``,
-    ``content_hash`` and ``name`` come from the build's ``stats.json`` when there is one.
+    ``content_hash``, ``name`` and ``demo`` (made from medvlt's demo corpus) come from the build's
+    ``stats.json`` when there is one.
     """
 
     spec: str
@@ -88,6 +89,7 @@ class DatasetSource:
     version: str | None = None
     content_hash: str | None = None
     name: str | None = None
+    demo: bool = False  # the build's stats.json says it was made from medvlt's demo corpus
 
     @property
     def label(self) -> str:
@@ -100,7 +102,7 @@ class DatasetSource:
         """JSON-ready facts (no local path for Hub datasets: it is a cache location, not a source)."""
         facts = {"spec": self.spec, "label": self.label, "repo_id": self.repo_id, "revision": self.revision,
                  "commit": self.commit, "version": self.version, "content_hash": self.content_hash,
-                 "name": self.name}  # fmt: skip
+                 "name": self.name, "demo": True if self.demo else None}  # fmt: skip
         return {key: value for key, value in facts.items() if value is not None}
 
 
@@ -116,7 +118,7 @@ def resolve_dataset(dataset: str | Path) -> DatasetSource:
     stats = _build_stats(path)
     return DatasetSource(spec=spec, path=path, repo_id=repo_id, revision=revision, commit=commit,
                          version=stats.get("version"), content_hash=stats.get("content_hash"),
-                         name=stats.get("name"))  # fmt: skip
+                         name=stats.get("name"), demo=stats.get("demo") is True)  # fmt: skip
 
 
 def _build_stats(path: Path) -> dict[str, Any]:

@@ -179,6 +179,7 @@ def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: Datas
         "recipe_fields": settings["recipe_fields"],
         "base_model": str(settings["model"]),
         "dataset": dataset.describe(),
+        "demo": dataset.demo,  # trained on a demo build (made-up questions): the card says so
         "data": counts,
         "prompt": {"name": settings["prompt"], "template": prompt_template(settings["prompt"])},
         "world_size": int(trainer.args.world_size),

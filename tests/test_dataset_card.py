@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import inspect
 import io
 import re
 
@@ -368,3 +369,17 @@ def test_rewriting_without_pass_counts_removes_the_stale_plot(tmp_path):
     assert (tmp_path / "assets" / "pass_counts.png").is_file()
     write_dataset_card(text_stats(), tmp_path)
     assert not (tmp_path / "assets" / "pass_counts.png").exists()
+
+
+def test_a_demo_build_says_so_in_its_first_lines_and_tags():
+    from hub_cards.dataset_card import DEMO_NOTE
+
+    demo = card_text({**text_stats(), "demo": True})
+    lines = body(demo).strip().splitlines()
+    assert lines[:3] == ["# MedVLT mixed (all sources)", "", f"**{DEMO_NOTE}**"]
+    assert front_matter(demo)["tags"] == ["medical", "multiple-choice", "medvlt", "demo"]
+    assert DatasetCard(demo).data.tags == ["medical", "multiple-choice", "medvlt", "demo"]
+    for stats in (text_stats(), {**text_stats(), "demo": False}):  # absent or false: a real build
+        card = card_text(stats)
+        assert "Demo build" not in card and "demo" not in front_matter(card)["tags"]
+        assert body(card).strip().splitlines()[2] == inspect.cleandoc(stats["description"]).splitlines()[0]

@@ -176,3 +176,44 @@ def test_errors_name_what_is_wrong(tmp_path):
     results.write_text(json.dumps({"benchmarks": {"slake": {"accuracy": 50.0}}}))
     with pytest.raises(ValueError, match="'slake' has no question count 'n'"):
         read_eval_results(results)
+
+
+def test_demo_runs_and_demo_results_say_so_and_stay_out_of_the_model_index():
+    from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE, benchmark_hub_ids
+
+    demo_data = {"spec": "builds/demo", "label": "builds/demo", "version": "v2-aaaaaaaaaaaa", "demo": True}
+    demo_eval = {"spec": "ev/eval-data", "label": "ev/eval-data", "version": "v1-bbbbbbbbbbbb", "demo": True}
+    for run in (run_record(dataset=demo_data), run_record(demo=True)):  # the dataset's flag or the run's
+        card = render_model_card(run)
+        assert card.split("---\n", 2)[2].strip().splitlines()[:3] == [
+            "# medvlt-3b-rlvr",
+            "",
+            f"**{DEMO_MODEL_NOTE}**",
+        ]
+        assert "demo" in ModelCard(card).data.tags and DEMO_EVAL_NOTE not in card
+    card = render_model_card(run_record(), [], RESULTS, eval_source={"dataset": demo_eval, "seeds": [42]})
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert "model-index" not in meta and meta["tags"][-1] == "demo"
+    assert ModelCard(card).data.eval_results is None
+    assert not [hub_id for hub_id in benchmark_hub_ids().values() if hub_id in card]
+    assert "| PMC (demo) | `demo questions: ev/eval-data (v1-bbbbbbbbbbbb)` | 2,000 | 52.15 | 0.15 |" in card
+    assert f"**{DEMO_EVAL_NOTE}**" in card and DEMO_MODEL_NOTE not in card  # trained on real data
+    real = render_model_card(
+        run_record(), [], RESULTS, eval_source={"dataset": {"label": "x"}, "seeds": [42]}
+    )
+    assert "demo" not in real.lower().split("## usage")[0]
+    assert [r.dataset_type for r in ModelCard(real).data.eval_results][:1] == ["RadGenome/PMC-VQA"]
+
+
+def test_write_model_card_reads_the_demo_flag_of_the_results_file(tmp_path):
+    from hub_cards.model_card import DEMO_EVAL_NOTE
+
+    (tmp_path / RUN_FILE).write_text(json.dumps(run_record()))
+    results = tmp_path / "results.json"
+    # results.json's own "demo" flag counts even when its dataset entry lacks one
+    results.write_text(json.dumps({"benchmarks": RESULTS, "dataset": {"label": "e"}, "demo": True}))
+    card = write_model_card(tmp_path, results).read_text()
+    assert DEMO_EVAL_NOTE in card and ModelCard(card).data.eval_results is None
+    results.write_text(json.dumps({"benchmarks": RESULTS, "dataset": {"label": "e"}, "demo": False}))
+    card = write_model_card(tmp_path, results).read_text()
+    assert DEMO_EVAL_NOTE not in card and len(ModelCard(card).data.eval_results) == 6

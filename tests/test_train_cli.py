@@ -217,7 +217,7 @@ def test_train_on_a_tagged_hub_dataset_and_push_the_model(tmp_path, tiny_model_p
     assert run["dataset"] == {"spec": f"lab/text-all@{version}", "label": f"lab/text-all@{version}",
                               "repo_id": "lab/text-all", "revision": version, "commit": data_commit,
                               "version": version, "content_hash": run["dataset"]["content_hash"],
-                              "name": "text-all"}  # fmt: skip
+                              "name": "text-all", "demo": True}  # fmt: skip
     assert f"on the Hub: lab/tiny-rlvr at tag {run['model_version']}" in output
     card = (tmp_path / "m" / "README.md").read_text()
     assert f"| dataset | `lab/text-all@{version}` |" in card and f"| Hub commit | `{data_commit}` |" in card

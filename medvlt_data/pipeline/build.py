@@ -70,6 +70,7 @@ class BuildPlan:
     difficulty: Any = None  # ScoringSettings of the hard splits: adds the "score" stage
     resize_images: bool = True  # False for eval builds: images keep their source bytes
     params: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False  # built from medvlt's embedded demo corpus: stats, card and results say so
 
 
 @dataclass
@@ -329,7 +330,8 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     content_hash = digest.hexdigest()
     stats = {
         "name": plan.name,
-        "pretty_name": f"medvlt {plan.name}",
+        "pretty_name": f"medvlt {plan.name}" + (" (demo)" if plan.demo else ""),
+        "demo": plan.demo,
         "description": plan.description,
         "recipe_version": plan.version,
         "version": f"v{plan.version}-{content_hash[:12]}",

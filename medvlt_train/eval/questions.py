@@ -112,7 +112,7 @@ def resolve_eval_dataset(dataset: str | Path = PAPER_EVAL_DATASET) -> DatasetSou
     return DatasetSource(spec=spec, path=folder, repo_id=pulled["repo_id"], revision=pulled.get("revision"),
                          commit=pulled["commit"], version=local.version or pulled.get("version"),
                          content_hash=local.content_hash or pulled.get("content_hash"),
-                         name=local.name or pulled["repo_id"].split("/", 1)[1])  # fmt: skip
+                         name=local.name or pulled["repo_id"].split("/", 1)[1], demo=local.demo)  # fmt: skip
 
 
 def build_eval_split(
@@ -130,5 +130,7 @@ def build_eval_split(
         corpus = write_demo_corpus(out / ".work" / "demo-corpus")
         paths = {**{name: str(path) for name, path in corpus.items()}, **paths}
     context = BuildContext(out=out, source_paths=paths, only_sources=list(benchmarks))
-    run_build(make_plan("eval", context), out)
+    plan = make_plan("eval", context)
+    plan.demo = demo  # results and model cards of this eval say they are demo results
+    run_build(plan, out)
     return out

@@ -15,6 +15,9 @@ so ``medvlt eval regrade DIR`` reproduces a run's results without generating any
     average, average_lenient_paper, average_robust   unweighted mean over the benchmarks present (the
                                                      paper's Avg column), one per grader
     complete                    whether all six benchmarks are present
+    demo                        whether the questions are medvlt's made-up demo questions (the eval
+                                build's stats.json says so; results.md, compare.md and the model card
+                                then say it, and the card keeps them out of its model-index)
 
 The graders (:mod:`medvlt_data.verify`): ``strict`` is the paper's eval grader, ``lenient_paper`` the
 paper's regrade, with which its published tables were made (so the numbers to hold against the paper's
@@ -28,7 +31,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from hub_cards.model_card import BENCHMARKS
+from hub_cards.model_card import BENCHMARKS, DEMO_EVAL_NOTE
 from medvlt_train.eval.generations import read_generations, regrade_row, run_file, write_generations
 
 __all__ = ["CONFIG_FILE", "GRADERS", "compare", "load_results", "markdown_table", "regrade", "write_results"]
@@ -115,6 +118,7 @@ def summarize(config: dict[str, Any], runs: list[dict[str, dict[str, Any]]]) -> 
         "benchmarks": benchmarks,
         **averages,
         "complete": set(BENCHMARKS) <= set(benchmarks) and config.get("limit") is None,
+        "demo": (config.get("dataset") or {}).get("demo") is True,
         "versions": config.get("versions", {}),
     }
 
@@ -177,8 +181,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     seeds = ", ".join(str(s) for s in results["seeds"])
     note = "" if results["complete"] else (
         "\nNot all six benchmarks (or a --limit): the average covers the benchmarks shown only.\n")  # fmt: skip
+    demo = f"**{DEMO_EVAL_NOTE}**\n\n" if results.get("demo") else ""
     return (
-        f"# Evaluation of {results['model']}\n\nAccuracy (%), the paper's prompt (`{results['prompt']}`), greedy "
+        f"# Evaluation of {results['model']}{' on demo questions' if demo else ''}\n\n{demo}Accuracy (%), the paper's prompt (`{results['prompt']}`), greedy "
         f"decoding, up to {results['max_new_tokens']} new tokens, mean of {len(results['seeds'])} run(s) "
         f"(seeds {seeds}).\n\n{_GRADER_NOTE}\n\n"
         f"{markdown_table([(results['model'], results)])}{note}\n## Per benchmark\n\n{_details(results)}"
@@ -226,8 +231,11 @@ def _labels(folders: list[Path], results: list[dict[str, Any]]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({f.name})" for n, f in zip(names, folders, strict=True)]
 
 
-def plot_comparison(labels: list[str], results: list[dict[str, Any]], grader: str = "strict") -> bytes:
-    """PNG bar chart: one grader's accuracy per benchmark (and Avg), one bar per folder."""
+def plot_comparison(
+    labels: list[str], results: list[dict[str, Any]], grader: str = "strict", title: str | None = None
+) -> bytes:
+    """PNG bar chart: one grader's accuracy per benchmark (and Avg), one bar per folder, under ``title``
+    (default: the benchmarks' name)."""
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -247,7 +255,7 @@ def plot_comparison(labels: list[str], results: list[dict[str, Any]], grader: st
         ax.set_ylabel(f"accuracy (%), {grader}")
         ax.set_ylim(0, 100)
         fig.legend(loc="outside lower center", ncols=min(len(results), 3), frameon=False)
-        ax.set_title("Medical VQA benchmarks")
+        ax.set_title(title or "Medical VQA benchmarks")
         return png_bytes(fig)
 
 
@@ -260,9 +268,15 @@ def compare(folders: list[str | Path], out: str | Path, grader: str = "strict") 
     table = markdown_table(list(zip(labels, results, strict=True)), graders=(grader,))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    demo = [label for label, r in zip(labels, results, strict=True) if r.get("demo")]
+    note = ""
+    if demo:
+        which = "" if len(demo) == len(labels) else f" ({', '.join(demo)}; the others are not)"
+        note = f"**{DEMO_EVAL_NOTE}**{which}\n\n"
     (out / "compare.md").write_text(
-        f"Accuracy (%), grader {grader}: {GRADERS[grader]}; mean of each folder's runs. A dash: not "
+        note + f"Accuracy (%), grader {grader}: {GRADERS[grader]}; mean of each folder's runs. A dash: not "
         "evaluated.\n\n" + table + "\n![comparison](compare.png)\n", encoding="utf-8",
     )  # fmt: skip
-    (out / "compare.png").write_bytes(plot_comparison(labels, results, grader))
+    title = "Demo questions (made-up), not the real benchmarks" if len(demo) == len(labels) else None
+    (out / "compare.png").write_bytes(plot_comparison(labels, results, grader, title))
     return table
