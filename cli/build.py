@@ -102,6 +102,7 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         options.slurm["partition"] = slurm_partition
     try:
         plan = make_plan(split_name, context)
+        plan.demo = demo  # stats.json, the card and everything trained or evaluated on it say so
         if scoring and plan.difficulty is None:
             raise BuildError(f"{split_name} has no difficulty stage; the scoring options "
                              f"({', '.join(sorted(scoring))}) apply to text-hard and image-hard")  # fmt: skip
