@@ -22,7 +22,10 @@ from huggingface_hub import DatasetCard, ModelCard
 from hub_cards.dataset_card import DEMO_NOTE
 from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE, benchmark_hub_ids
 from medvlt_cli.main import cli
+from tests import hub_server
 from tests.conftest import realdata
+
+hub = hub_server.hub  # the loopback Hub fixture
 
 
 def _invoke(*args: object) -> str:
@@ -181,3 +184,30 @@ def test_compare_says_which_folders_are_demo_results(tmp_path, demo_results):
     assert text.startswith(f"**{DEMO_EVAL_NOTE}** (tiny; the others are not)\n\n")
     _invoke("eval", "compare", real, "--out", tmp_path / "none")
     assert "Demo" not in (tmp_path / "none" / "compare.md").read_text()
+
+
+def test_a_demo_eval_build_pulled_from_the_hub_stays_a_demo(tmp_path, hub, demo_results, tiny_model_env):
+    """Pushed to the (loopback) Hub and evaluated by ID@tag, the demo eval build is still demo
+    questions: its stats.json travels with it, and the results and the card say so."""
+    from medvlt_data import hub as hub_module
+
+    build = demo_results / "eval-data"
+    version = json.loads((build / "stats.json").read_text())["version"]
+    hub_module.push_folder(build, "lab/demo-eval", repo_type="dataset", tag=version)
+    results = _eval(tmp_path / "ev", "--dataset", f"lab/demo-eval@{version}")
+    assert results["dataset"]["repo_id"] == "lab/demo-eval" and results["dataset"]["demo"] is True
+    assert results["demo"] is True and DEMO_EVAL_NOTE in results["_output"]
+    card = render_model_card_of(tmp_path, tmp_path / "ev" / "results.json")
+    assert "model-index" not in _meta(card) and "lab/demo-eval" not in _meta(card).get("datasets", [])
+    assert not [hub_id for hub_id in benchmark_hub_ids().values() if hub_id in card]
+
+
+def render_model_card_of(tmp_path: Path, results: Path) -> str:
+    """The card of a model folder holding only a run record (a real run's dataset), with ``results``."""
+    from hub_cards.model_card import RUN_FILE, write_model_card
+    from tests.test_model_card import run_record
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / RUN_FILE).write_text(json.dumps(run_record()))
+    return write_model_card(model, results).read_text()
