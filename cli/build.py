@@ -43,12 +43,13 @@ def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
               help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
 @click.option("--demo", is_flag=True,
-              help="Build from the embedded demo corpus; the hard splits are scored by medvlt's tiny model "
-                   "served locally (no GPU, no Hub).")  # fmt: skip
+              help="Build from the embedded demo corpus; the hard splits are scored by the demo base model "
+                   "(demo-base) in this process at the recipe's k and band (no GPU, no Hub).")  # fmt: skip
 @click.option("--model", help="Hard splits: the model that scores difficulty [recipe: Qwen/Qwen2.5-VL-3B-Instruct]; "
-                               "'tiny' is medvlt's tiny test model.")  # fmt: skip
-@click.option("--backend", type=click.Choice(["vllm", "local", "endpoint"]),
-              help="Hard splits: start vLLM, start `transformers serve` (local), or use a running server (endpoint).")  # fmt: skip
+                               "'tiny' is medvlt's tiny test model, 'demo-base' the demo's base model.")  # fmt: skip
+@click.option("--backend", type=click.Choice(["vllm", "local", "transformers", "endpoint"]),
+              help="Hard splits: start vLLM, start `transformers serve` (local), generate in this process "
+                   "(transformers; small models on CPU), or use a running server (endpoint).")  # fmt: skip
 @click.option("--endpoint", help="Hard splits: base URL of a running OpenAI-compatible server (.../v1).")
 @click.option("--api-key-env", help="Hard splits: environment variable that holds the endpoint's API key.")
 @click.option("--rollouts", "k", type=int, help="Hard splits: rollouts per question [recipe: 16].")
@@ -122,28 +123,24 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
 
 
 def _demo_inputs(out: Path, paths: dict[str, str], scoring: dict, hard: bool) -> tuple[dict[str, str], dict]:
-    """The embedded demo corpus as local layouts, and for the hard splits the tiny model served
-    locally as the scorer (4 short rollouts a question and the band 0..3, so it runs on a laptop CPU
-    in about a minute and keeps records); options given on the command line win."""
+    """The embedded demo corpus as local layouts, and for the hard splits its scorer: the demo base model
+    (``demo-base``, :mod:`medvlt_train.demo_model`) generating in this process. The recipe's k (16),
+    temperature and band (1..7) stay; only the answer length is cut to what the demo's traces need.
+    Options given on the command line win."""
     from medvlt_data.demo import write_demo_corpus
 
     corpus = write_demo_corpus(out / ".work" / "demo-corpus")
     click.echo(f"demo corpus written to {out / '.work' / 'demo-corpus'}", err=True)
-    # the random tiny model almost never answers right: the demo keeps 0..3 of 4, not the recipe's 1..7 of 16
-    demo = {
-        "backend": "local",
-        "model": "tiny",
-        "k": 4,
-        "max_tokens": 24,
-        "concurrency": 4,
-        "min_pass": 0,
-        "max_pass": 3,
-    }
+    demo = {"backend": "transformers", "model": "demo-base", "max_tokens": DEMO_MAX_TOKENS, "concurrency": 2}
     demo_scoring = demo if hard else {}
     return {**{name: str(path) for name, path in corpus.items()}, **paths}, {
         **demo_scoring,
         **{k: v for k, v in scoring.items() if v is not None},
     }
+
+
+#: New tokens per demo rollout: the demo traces are one sentence (about 30 tokens with the answer block).
+DEMO_MAX_TOKENS = 48
 
 
 def _benchmarks(value: str | None) -> list[str] | None:
@@ -163,6 +160,11 @@ def _echo_summary(stats: dict, out: Path) -> None:
         f"{'total':<16}{stats['num_read']:>9}{stats['num_records']:>9}{stats['num_read'] - stats['num_records']:>9}"
     )
     _echo_drops(stats["drops"])
+    if stats.get("pass_counts"):  # the hard splits: every scored record's pass count, kept or not
+        k = (stats.get("difficulty") or {}).get("k", "k")
+        counts = sorted((int(n), c) for n, c in stats["pass_counts"].items())
+        bars = ", ".join(f"{n}={c}" for n, c in counts)
+        click.echo(f"pass counts (of {k}): {bars}")
 
 
 def _echo_drops(drops: dict[str, dict[str, int]]) -> None:

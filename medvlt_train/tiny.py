@@ -155,7 +155,8 @@ def default_cache_root() -> Path:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """Map ``"tiny"`` to the cached tiny model folder (building it if needed) and a Hub id pinned to a
+    """Map ``"tiny"`` to the cached tiny model folder (building it if needed), ``"demo"`` and
+    ``"demo-base"`` to the learnable demo's models (:mod:`medvlt_train.demo_model`), and a Hub id pinned to a
     revision, ``ORG/NAME@rev``, to its downloaded snapshot; return anything else unchanged.
 
     >>> resolve_model("Qwen/Qwen2.5-VL-3B-Instruct")
@@ -163,6 +164,10 @@ def resolve_model(name_or_path: str) -> str:
     """
     if name_or_path == TINY_NAME:
         return str(tiny_model())
+    if name_or_path in ("demo", "demo-base"):  # the learnable demo's preset and base model
+        from medvlt_train.demo_model import demo_base_model, demo_model
+
+        return str(demo_model() if name_or_path == "demo" else demo_base_model())
     if "@" in name_or_path and not Path(name_or_path).exists():
         from medvlt_data.hub import download
 

@@ -227,7 +227,9 @@ def test_ctrl_c_loses_no_finished_answer(tmp_path, corpus):
     assert json.loads((out / "stats.json").read_text())["num_records"] == len(log)
 
 
-def test_the_readme_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp_path, monkeypatch):
+def test_the_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp_path, monkeypatch):
+    """`--demo --model tiny --backend local`: the tiny model behind `transformers serve`, started and
+    stopped by medvlt (the README's demo scores with demo-base in process: tests/test_demo_learning.py)."""
     from click.testing import CliRunner
 
     from medvlt_cli.main import cli
@@ -235,8 +237,9 @@ def test_the_readme_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp
     monkeypatch.setenv("MEDVLT_CACHE", str(tmp_path / "cache"))
     servers_before = {p.pid for p in _children() if "transformers.cli" in " ".join(p.cmdline())}
     result = CliRunner().invoke(
-        cli, ["data", "build", "--split", "text-hard", "--demo", "--out", str(tmp_path / "d")]
-    )
+        cli, ["data", "build", "--split", "text-hard", "--demo", "--out", str(tmp_path / "d"), "--model", "tiny",
+              "--backend", "local", "--rollouts", "4", "--max-tokens", "24", "--min-pass", "0", "--max-pass", "3"]
+    )  # fmt: skip
     assert result.exit_code == 0, result.output[-3000:]
     stats = json.loads((tmp_path / "d" / "stats.json").read_text())
     assert stats["difficulty"]["model"] == "tiny" and stats["difficulty"]["backend"] == "local"

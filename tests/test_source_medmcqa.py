@@ -154,12 +154,16 @@ def test_demo_files_read(tmp_path):
     items = list(get_source("medmcqa").read(path=root))
     records = [i for i in items if not isinstance(i, Rejected)]
     rejected = [i for i in items if isinstance(i, Rejected)]
-    assert len(records) == 30
-    assert Counter(r.split for r in records) == {"train": 22, "validation": 8}
+    # 30 general questions and, in train, the learnable demo's 120 drug-class questions with their traces
+    assert len(records) == 150
+    assert Counter(r.split for r in records) == {"train": 142, "validation": 8}
+    rule = next(r for r in records if r.source_id == "demo-rule-000")
+    assert (rule.answer_label, rule.answer) == ("A", "Beta blocker")
+    assert rule.meta["explanation"] == "Darolol ends in -olol, so it is a beta blocker."
     assert records[0].question == "Which organ secretes insulin?" and records[0].answer == "Pancreas"
     assert records[1].meta["explanation"] == "Ans. c. Vitamin C"
     assert sorted((r.reason, r.ref) for r in rejected) == [
-        ("malformed-json", "line 24"), ("unknown-answer-letter", "demo-mcqa-bad-label"),
+        ("malformed-json", "line 144"), ("unknown-answer-letter", "demo-mcqa-bad-label"),
     ]  # fmt: skip
     assert all(r.file == str(root / "train.jsonl") for r in rejected)
 

@@ -1,4 +1,9 @@
-"""Demo MedMCQA files: the local embedded-choices JSON Lines layout, train and validation."""
+"""Demo MedMCQA files: the local embedded-choices JSON Lines layout, train and validation.
+
+The train split ends with the learnable demo's training questions (:mod:`medvlt_data.demo.rules`), each
+with its reasoning trace as the explanation, so ``text-all``/``text-hard --demo`` hold a pool that the
+demo base model answers right some of the time.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from pathlib import Path
 
 from medvlt_data.demo.bank import TEXT_ITEMS
+from medvlt_data.demo.rules import training_questions
 from medvlt_data.schema import LETTERS
 
 
@@ -20,6 +26,13 @@ def write(root: Path) -> Path:
             "topic_name": None,
         })  # fmt: skip
     train, validation = rows[:22], rows[22:]
+    for q in training_questions():
+        choices = " ".join(f"({LETTERS[j]}) {o}" for j, o in enumerate(q.options))
+        train.append({
+            "id": f"demo-{q.id}", "question": f"{q.question}\nAnswer Choices: {choices}",
+            "label": [LETTERS[q.answer]], "label_rationale": q.reasoning, "subject_name": "Pharmacology",
+            "topic_name": "Made-up drug classes",
+        })  # fmt: skip
     # Two broken rows so the demo shows rejects: an unknown answer letter and a truncated line.
     train.append({**rows[1], "id": "demo-mcqa-bad-label", "label": ["E"]})
     with (root / "train.jsonl").open("w", encoding="utf-8") as handle:

@@ -2,6 +2,10 @@
 
 Choices are written the way the release writes them (``" B:Round "``: letter, colon, text, stray
 spaces); a few answers carry their own ``"B:"`` prefix, as some release rows do.
+
+The test split (the demo PMC-VQA benchmark) ends with the learnable demo's held-out questions
+(:func:`medvlt_data.demo.rules.eval_questions`: phrasings the training pool never uses), each shown
+with one of the demo scans; their answer follows from the drug's name, not from the picture.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from medvlt_data.demo.bank import ImageItem, image_items, write_demo_images
+from medvlt_data.demo.bank import DEMO_IMAGES, ImageItem, image_items, write_demo_images
+from medvlt_data.demo.rules import eval_questions
 
 COLUMNS = [
     "Figure_path",
@@ -56,6 +61,13 @@ def write(root: Path) -> Path:
     # Two broken rows so the demo shows rejects: a label outside A-D and a figure that is not there.
     train.append({**rows[0], "Answer_label": "E"})
     test.append({**rows[1], "Figure_path": "PMC0000000_missing.jpg"})
+    scan = DEMO_IMAGES[-1]  # a scan the test rows above show already
+    for q in eval_questions():
+        label = "ABCD"[q.answer]
+        test.append({
+            "Figure_path": f"{scan.name}.jpg", "Question": q.question, "Answer": q.options[q.answer],
+            "Answer_label": label, **{f"Choice {c}": f" {c}:{text} " for c, text in zip("ABCD", q.options, strict=True)},
+        })  # fmt: skip
     for name, part in (("train.csv", train), ("test.csv", test)):
         with (root / name).open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)

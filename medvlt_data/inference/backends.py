@@ -3,6 +3,9 @@
 
 - ``vllm``: ``vllm serve MODEL`` on this machine, with tensor/data parallel sizes; for GPUs.
 - ``local``: ``transformers serve`` on CPU or GPU (``--model tiny`` gives medvlt's tiny test model).
+- ``transformers``: batched ``generate`` in this process behind a loopback OpenAI-compatible API
+  (:mod:`medvlt_data.batch_server`), ``n`` samples a request in one batch; for small models on CPU
+  (the demo's default, ``--model demo-base``).
 - ``endpoint``: any running server (vLLM, SGLang, ``transformers serve``, a hosted API); the API key
   is read from the environment variable named by ``api_key_env`` and never printed.
 """
@@ -17,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BACKENDS = ("vllm", "local", "endpoint")
+BACKENDS = ("vllm", "local", "transformers", "endpoint")
 
 
 class BackendError(RuntimeError):
@@ -73,6 +76,14 @@ def open_backend(spec: BackendSpec, log_dir: str | Path | None = None) -> Iterat
         yield spec.endpoint.rstrip("/"), spec.model
         return
     log = Path(log_dir) / f"{spec.kind}-server.log" if log_dir else None
+    if spec.kind == "transformers":
+        from medvlt_data.batch_server import serve_in_process
+        from medvlt_train.tiny import resolve_model
+
+        model = resolve_model(spec.model)
+        with serve_in_process(model) as url:
+            yield url, model
+        return
     if spec.kind == "local":
         from medvlt_data.local_server import serve_model
         from medvlt_train.tiny import resolve_model
