@@ -230,7 +230,7 @@ def test_packaged_recipes_build_configs():
     names = recipes.list_recipes()
     sizes = ("3b", "7b", "32b")
     continuations = {f"rlvr-{k}-then-rl-qwen2.5-vl-{s}" for k in ("sft", "rl") for s in ("3b", "7b")}
-    assert set(names) == {"sft-tiny", "rlvr-tiny"} | continuations | {
+    assert set(names) == {"sft-tiny", "rlvr-tiny", "rlvr-demo"} | continuations | {
         f"{k}-qwen2.5-vl-{s}" for k in ("sft", "rlvr") for s in sizes
     }
     for name in names:
