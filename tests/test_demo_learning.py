@@ -218,3 +218,63 @@ def test_the_trained_model_beats_the_base_model_and_chance_on_the_demo_benchmark
         assert result.exit_code == 0, result.output[-3000:]
     assert accuracy["trained"] > accuracy["base"] and accuracy["trained"] > 25.0, accuracy
     assert (tmp_path / "compare" / "compare.png").is_file()
+
+
+def test_the_in_process_server_answers_n_samples_in_one_request_seeded_by_its_content(tmp_path):
+    """medvlt_data/batch_server.py: n choices a request, raw text (no reasoning split off), the same
+    answers for the same request, and a clear error for an unknown route."""
+    import urllib.error
+    import urllib.request
+
+    from medvlt_data.batch_server import serve_in_process
+    from medvlt_train.demo_model import build_demo_model
+
+    def post(url: str, body: dict) -> dict:
+        request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    body = {"messages": [{"role": "user", "content": "Which class of medication includes Darolol?"}], "n": 4,
+            "max_tokens": 6, "temperature": 1.0}  # fmt: skip
+    with serve_in_process(str(build_demo_model(tmp_path / "m"))) as url:
+        first, again = post(f"{url}/chat/completions", body), post(f"{url}/chat/completions", body)
+        other = post(f"{url}/chat/completions", {**body, "seed": 7})
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            post(f"{url}/completions", body)
+    texts = [c["message"]["content"] for c in first["choices"]]
+    assert len(texts) == 4 and len(set(texts)) > 1  # four different samples of one request
+    assert texts == [c["message"]["content"] for c in again["choices"]]
+    assert texts != [c["message"]["content"] for c in other["choices"]]
+    assert {c["finish_reason"] for c in first["choices"]} <= {"stop", "length"}
+    assert missing.value.code == 404 and "no route /v1/completions" in missing.value.read().decode()
+
+
+def test_the_demo_keeps_the_recipes_sft_target_prompt_rollouts_and_reward():
+    """The demo SFT target is medvlt_train.data.sft_target's (MedVLThinker data_process/train_dataset/
+    convert_trl_format.py:33), the prompt the paper's; rlvr-demo keeps the recipe's 8 rollouts a prompt
+    (UCSC-VLAA/MedVLThinker train/train-qwen2_5_vl_3b-m23k.sh:45 rollout.n=8), sampling temperature 1.0
+    and the medvlt reward; its learning rate, KL coefficient and step count are the demo's own (stated in
+    the recipe)."""
+    from medvlt_data.schema import Record
+    from medvlt_train import recipes
+    from medvlt_train.data import sft_target
+    from medvlt_train.demo_model import demo_sft_examples
+
+    first = training_questions()[0]
+    user, target = demo_sft_examples()[0]
+    record = Record(source="demo", source_id=first.id, split="train", question=first.question,
+                    options=dict(zip(LETTERS, CLASSES, strict=False)), answer_label="A", answer=CLASSES[0],
+                    reasoning=first.reasoning)  # fmt: skip
+    assert (
+        target
+        == sft_target(record)
+        == ("<think> Darolol ends in -olol, so it is a beta blocker. </think>\n<answer> A </answer>")
+    )
+    assert user == build_prompt(first.question, record.options, prompt="paper")
+    settings, fields = recipes.split_recipe(recipes.load_recipe("rlvr-demo", "rlvr"))
+    assert (settings["model"], settings["prompt"], settings["rewards"]) == (
+        "demo-base",
+        "paper",
+        {"medvlt": 1.0},
+    )
+    assert (fields["num_generations"], fields["temperature"], fields["max_steps"]) == (8, 1.0, 80)
