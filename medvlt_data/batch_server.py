@@ -3,7 +3,8 @@
 :func:`serve_in_process` loads a model folder with transformers and answers ``POST /v1/chat/completions``
 on 127.0.0.1 from a background thread: the ``n`` samples of a request come from one batched ``generate``
 call (``num_return_sequences=n``), where ``transformers serve`` answers ``n`` separate requests one at a
-time; a request without a ``seed`` is seeded from its content, so a re-run samples the same answers;
+time; a request without a ``seed`` is seeded from its content (all but the model's name), so a re-run
+samples the same answers wherever the model folder lies;
 the text comes back as generated, ``<think>`` block included (no reasoning parser splits it off,
 as vLLM without ``--reasoning-parser`` does for Qwen2.5-VL). ``GET /v1/models`` lists the model.
 
@@ -52,10 +53,12 @@ class _Generator:
         sampling = {"do_sample": True, "temperature": temperature, "top_p": float(body.get("top_p", 1.0)),
                     "top_k": 0} if temperature > 0 else {"do_sample": False}  # fmt: skip
         with self.lock, self.torch.no_grad():
-            # a request without a seed gets one from its content: the same build scores the same way
+            # a request without a seed gets one from its content: the same build scores the same way,
+            # wherever the model lies (its name, a cache path, stays out of the seed)
             seed = body.get("seed")
             if seed is None:
-                seed = int(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8], 16)
+                content = {key: value for key, value in body.items() if key != "model"}
+                seed = int(hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8], 16)
             self.torch.manual_seed(int(seed))
             output = self.model.generate(**inputs, max_new_tokens=max_new, num_return_sequences=n, **sampling)
         new = output[:, inputs["input_ids"].shape[1] :]

@@ -1,13 +1,16 @@
 """The learnable demo's models: a small Qwen2.5-VL preset and the demo base model trained from it.
 
 - ``demo`` (:func:`demo_model`): the real Qwen2.5-VL architecture, a few MB, seeded random weights, its
-  tokenizer a byte-level BPE trained on medvlt's tiny-model prose plus the demo's training questions and
-  the paper's prompt (the evaluation questions are not in it). Untrained, it never answers in the
+  tokenizer a byte-level BPE trained on medvlt's tiny-model prose plus the demo's training questions
+  without their drug names and the paper's prompt (the evaluation questions are not in it), with the
+  four class suffixes added as tokens of their own: a drug's name reaches the model as pieces of its
+  stem and then its suffix, for a training drug as for a new one. Untrained, it never answers in the
   ``<think>``/``<answer>`` format.
 - ``demo-base`` (:func:`demo_base_model`): ``demo`` after a short SFT on the reasoning traces of the demo's
   training questions (:mod:`medvlt_data.demo.rules`), the way a real base model has been instruction-tuned
-  before the recipe starts: it answers in the format most of the time and is right some of the time,
-  so the pass counts of the demo pool spread over the band and RLVR has something to reward.
+  before the recipe starts. The SFT stops before the rule is learned (a few dozen steps more and the
+  model answers most new drugs right): it answers in the format most of the time and is right some of
+  the time, so the pass counts of the demo pool spread over the band and RLVR has something to reward.
 
 Both are built on first use into medvlt's cache (``$MEDVLT_CACHE``, else ``~/.cache/medvlt``), atomically
 and under a lock, and rebuilt when :data:`RECIPE_VERSION` changes. The SFT is deterministic (one CPU
@@ -48,7 +51,7 @@ __all__ = [
 ]
 
 #: Bump when anything below changes: cached folders with another version are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 DEMO_NAME = "demo"
 DEMO_BASE_NAME = "demo-base"
@@ -206,13 +209,13 @@ def _build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from medvlt_data.demo.rules import CLASSES, training_questions
+    from medvlt_data.demo.rules import CLASSES, SUFFIXES, training_questions
     from medvlt_data.verify import PROMPTS
 
     lines = CORPUS.splitlines() + list(PROMPTS.values()) + list(CLASSES)
     lines += ["Question:", "Options:", "<think>", "</think>", "<answer>", "</answer>"]
-    for q in training_questions():
-        lines += [q.question, q.reasoning]
+    for q in training_questions():  # without the drug names: their stems split into the prose's pieces
+        lines += [q.question.replace(q.drug, ""), q.reasoning.replace(q.drug, "")]
     bpe = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -226,6 +229,7 @@ def _build_tokenizer():
         additional_special_tokens=list(SPECIAL_TOKENS), model_max_length=4096, padding_side="left",
         clean_up_tokenization_spaces=False, split_special_tokens=False,
     )  # fmt: skip
+    tokenizer.add_tokens(list(SUFFIXES))
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 

@@ -13,24 +13,55 @@ import re
 
 import pytest
 
-from medvlt_data.demo.rules import CLASSES, SUFFIXES, eval_questions, training_questions
+from medvlt_data.demo.rules import (
+    CLASSES,
+    EVAL_STEMS,
+    SUFFIXES,
+    TRAIN_STEMS,
+    eval_questions,
+    training_questions,
+)
 from medvlt_data.schema import LETTERS
 from medvlt_data.verify import build_prompt, format_gated_reward
 
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 
 
-def test_every_answer_follows_the_drug_suffix_and_the_eval_phrasings_are_held_out():
+def test_every_answer_follows_the_drug_suffix_and_the_eval_drugs_and_phrasings_are_held_out():
     train, held_out = training_questions(), eval_questions()
     assert (len(train), len(held_out)) == (120, 40)
     for q in train + held_out:
-        assert q.options == CLASSES and q.drug.endswith(SUFFIXES[q.answer]) and q.drug in q.question
+        assert q.options == CLASSES and q.drug == q.stem + SUFFIXES[q.answer] and q.drug in q.question
     assert not {q.question for q in held_out} & {q.question for q in train}
+    # every held-out drug is new: no stem of the evaluation is a training stem
+    assert {q.stem for q in train} == set(TRAIN_STEMS) and {q.stem for q in held_out} == set(EVAL_STEMS)
+    assert not set(TRAIN_STEMS) & set(EVAL_STEMS)
     # no held-out sentence shares its phrasing with a training one: the text around the drug differs
     frame = {q.question.replace(q.drug, "X") for q in train}
     assert not {q.question.replace(q.drug, "X") for q in held_out} & frame
-    assert sorted({q.answer for q in held_out}) == [0, 1, 2, 3]  # every letter is asked
+    # every class is asked 10 times, in both evaluation phrasings
+    for c in range(len(CLASSES)):
+        asked = [q for q in held_out if q.answer == c]
+        assert len(asked) == 10 and len({q.question.replace(q.drug, "X")[:12] for q in asked}) == 2
     assert train[0].reasoning == "Darolol ends in -olol, so it is a beta blocker."
+
+
+def test_the_demo_tokenizer_shows_every_drug_as_stem_pieces_then_its_suffix_token():
+    """The rule is visible to the model, and a new drug looks like a training one: each suffix is one token,
+    and no drug name, training or held out, is a token of its own (its stem is split into prose pieces)."""
+    from medvlt_train.demo_model import _build_tokenizer
+
+    tokenizer = _build_tokenizer()
+    suffix_ids = [tokenizer.convert_tokens_to_ids(suffix) for suffix in SUFFIXES]
+    for q in training_questions() + eval_questions():
+        ids = tokenizer(" " + q.drug, add_special_tokens=False)["input_ids"]
+        assert ids[-1] == suffix_ids[q.answer] and len(ids) >= 2, (
+            q.drug,
+            tokenizer.convert_ids_to_tokens(ids),
+        )
+        assert suffix_ids[q.answer] not in ids[:-1]
+    pieces = {len(tokenizer(" " + q.stem, add_special_tokens=False)["input_ids"]) for q in eval_questions()}
+    assert min(pieces) >= 2  # held-out stems are no single token either
 
 
 def _format_and_accuracy(folder, questions) -> tuple[float, float]:
@@ -60,16 +91,18 @@ def _format_and_accuracy(folder, questions) -> tuple[float, float]:
 
 
 @pytest.mark.slow
-def test_sft_on_the_demo_traces_teaches_the_format_on_held_out_prompts(tmp_path):
-    """Untrained preset: no well-formatted answer on the held-out prompts (<= 5%); after 150 SFT steps on
-    the training traces (demo_model.build_demo_base_model): >= 90%, and more right than chance (25%)."""
-    from medvlt_train.demo_model import build_demo_base_model, build_demo_model
+def test_sft_on_the_demo_traces_teaches_the_format_and_the_rule_on_held_out_prompts(tmp_path):
+    """Untrained preset: no well-formatted answer on the held-out prompts (<= 5%). SFT on the training
+    traces run 30 steps past demo-base's (demo_model.build_demo_base_model, 180 steps): >= 90% well
+    formatted and most new drugs right (measured: 100% and 85%). demo-base itself stops before the rule is
+    learned (measured: 70% formatted, 27.5% right, chance 25%), which leaves RLVR something to learn."""
+    from medvlt_train.demo_model import SFT_STEPS, build_demo_base_model, build_demo_model
 
     held_out = eval_questions()
     untrained = _format_and_accuracy(build_demo_model(tmp_path / "preset"), held_out)
-    trained = _format_and_accuracy(build_demo_base_model(tmp_path / "sft", steps=150), held_out)
-    assert untrained[0] <= 0.05 and untrained[1] == 0.0
-    assert trained[0] >= 0.9 and trained[1] > 0.25, trained
+    trained = _format_and_accuracy(build_demo_base_model(tmp_path / "sft", steps=SFT_STEPS + 30), held_out)
+    assert untrained[0] <= 0.05 and untrained[1] == 0.0, untrained
+    assert trained[0] >= 0.9 and trained[1] >= 0.6, trained
 
 
 @pytest.mark.slow
@@ -147,14 +180,13 @@ def _rewards(folder) -> list[float]:
     return [entry["reward"] for entry in history if "reward" in entry]
 
 
-#: Mean reward of the last 10 steps minus the first 10's, over the recipe's 80 steps. Measured on the
-#: demo (rlvr-demo from demo-base on this build): two threads, +0.31 and +0.34 with the true labels
-#: (0.24 -> 0.55, 0.24 -> 0.59) and +0.12 with the labels shuffled (0.13 -> 0.24), where only the format
-#: is learned; one thread, deterministic (as the fixture runs): +0.23 (0.27 -> 0.50) and shuffled +0.04
-#: (0.19 -> 0.23). The margin is thin: issue 13 stays open until RLVR on the demo learns more.
-REWARD_GAIN = 0.2
-#: The control's last 10 steps stay this far below the true run's.
-CONTROL_GAP = 0.1
+#: Mean reward of the last 10 steps minus the first 10's, over the recipe's 120 steps (rlvr-demo from
+#: demo-base on this build, deterministic kernels). Measured: true labels +0.37 (0.27 -> 0.64) with the
+#: recipe's seed and +0.41 (0.26 -> 0.67) with seed 1; labels shuffled +0.13 (0.12 -> 0.25), what is
+#: left when only the format can be learned. The margin sits between.
+REWARD_GAIN = 0.25
+#: The control's last 10 steps stay this far below the true run's (measured: 0.39 apart).
+CONTROL_GAP = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -170,10 +202,8 @@ def rlvr_runs(demo_run, tmp_path_factory):
     import torch
 
     runs = {}
-    # One thread and deterministic kernels: GRPO on two CPU threads gives a different reward curve each
-    # run; this way the runs, and so the verdicts below, are the same every time on the same machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # Deterministic kernels: the runs, and so the verdicts below, are the same every time on the same
+    # machine (measured: the same weights on one thread as on two).
     torch.use_deterministic_algorithms(True)
     try:
         with pytest.MonkeyPatch.context() as patch:
@@ -185,7 +215,6 @@ def rlvr_runs(demo_run, tmp_path_factory):
                 runs[name] = root / name
     finally:
         torch.use_deterministic_algorithms(False)
-        torch.set_num_threads(threads)
     yield runs, cache
 
 
@@ -196,26 +225,29 @@ def _gain(rewards: list[float]) -> float:
 @pytest.mark.slow
 def test_rlvr_with_the_medvlt_reward_raises_the_reward_and_shuffled_labels_do_not(rlvr_runs):
     """The reward reads the right column with the right labels and sign: GRPO from demo-base raises the
-    mean reward of the last 10 of 80 steps over the first 10 by REWARD_GAIN; the control run, whose
-    labels are another record's, does not reach that gain, and ends CONTROL_GAP below it. Swapping the label column the reward reads,
-    a wrong label or a flipped sign makes the first run fail its gain."""
+    mean reward of the last 10 of 120 steps over the first 10 by REWARD_GAIN; the control run, whose
+    labels are another record's, does not reach that gain, and ends CONTROL_GAP below it. A reward that
+    reads its label from another column (the option text where the letter belongs) or gets wrong labels
+    (the control) fails the gain; exchanging the letter and text columns with each other would not, as the
+    strict grader accepts either."""
     runs, _ = rlvr_runs
     true, shuffled = _rewards(runs["true"]), _rewards(runs["shuffled"])
-    assert len(true) == len(shuffled) == 80
+    assert len(true) == len(shuffled) == 120
     assert _gain(true) >= REWARD_GAIN, (round(_gain(true), 3), true)
     assert _gain(shuffled) < REWARD_GAIN, (round(_gain(shuffled), 3), shuffled)
     assert sum(shuffled[-10:]) / 10 <= sum(true[-10:]) / 10 - CONTROL_GAP, (shuffled[-10:], true[-10:])
 
 
+#: Accuracy points the trained model gains on the demo PMC-VQA (measured: demo-base 17.11, 13 of 76, below
+#: chance as it often breaks the format on the scans; trained 40.79 and 44.74 with seeds 42 and 1).
+EVAL_GAIN = 10.0
+
+
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="not yet true (issue 13 open): the deterministic 80-step RLVR run scores 36.84% on the demo "
-    "PMC-VQA benchmark against demo-base's 38.16%; two-thread runs scored 42.11% and 56.58%"
-)
 def test_the_trained_model_beats_the_base_model_and_chance_on_the_demo_benchmark(rlvr_runs, tmp_path):
-    """`medvlt eval --demo` on the demo PMC-VQA benchmark (its held-out drug-class questions and the scan
-    questions), greedy: the RLVR model's strict accuracy exceeds demo-base's and chance (4 options: 25%);
-    `medvlt eval compare` puts them side by side."""
+    """`medvlt eval --demo` on the demo PMC-VQA benchmark (its 40 held-out drug-class questions, new drugs
+    in new phrasings, and 36 scan questions), greedy: the RLVR model's strict accuracy exceeds demo-base's
+    by EVAL_GAIN points and chance (4 options: 25%); `medvlt eval compare` puts them side by side."""
     from click.testing import CliRunner
 
     from medvlt_cli.main import cli
@@ -233,13 +265,13 @@ def test_the_trained_model_beats_the_base_model_and_chance_on_the_demo_benchmark
         result = CliRunner().invoke(cli, ["eval", "compare", str(tmp_path / "base"), str(tmp_path / "trained"),
                                           "--out", str(tmp_path / "compare")])  # fmt: skip
         assert result.exit_code == 0, result.output[-3000:]
-    assert accuracy["trained"] > accuracy["base"] and accuracy["trained"] > 25.0, accuracy
+    assert accuracy["trained"] >= accuracy["base"] + EVAL_GAIN and accuracy["trained"] > 25.0, accuracy
     assert (tmp_path / "compare" / "compare.png").is_file()
 
 
 def test_the_in_process_server_answers_n_samples_in_one_request_seeded_by_its_content(tmp_path):
     """medvlt_data/batch_server.py: n choices a request, raw text (no reasoning split off), the same
-    answers for the same request, and a clear error for an unknown route."""
+    answers for the same request whatever the model's name in it, and a clear error for an unknown route."""
     import urllib.error
     import urllib.request
 
@@ -256,11 +288,13 @@ def test_the_in_process_server_answers_n_samples_in_one_request_seeded_by_its_co
     with serve_in_process(str(build_demo_model(tmp_path / "m"))) as url:
         first, again = post(f"{url}/chat/completions", body), post(f"{url}/chat/completions", body)
         other = post(f"{url}/chat/completions", {**body, "seed": 7})
+        renamed = post(f"{url}/chat/completions", {**body, "model": "/another/cache/demo-base-qwen2.5-vl"})
         with pytest.raises(urllib.error.HTTPError) as missing:
             post(f"{url}/completions", body)
     texts = [c["message"]["content"] for c in first["choices"]]
     assert len(texts) == 4 and len(set(texts)) > 1  # four different samples of one request
     assert texts == [c["message"]["content"] for c in again["choices"]]
+    assert texts == [c["message"]["content"] for c in renamed["choices"]]  # the model's path is no seed
     assert texts != [c["message"]["content"] for c in other["choices"]]
     assert {c["finish_reason"] for c in first["choices"]} <= {"stop", "length"}
     assert missing.value.code == 404 and "no route /v1/completions" in missing.value.read().decode()
@@ -294,4 +328,4 @@ def test_the_demo_keeps_the_recipes_sft_target_prompt_rollouts_and_reward():
         "paper",
         {"medvlt": 1.0},
     )
-    assert (fields["num_generations"], fields["temperature"], fields["max_steps"]) == (8, 1.0, 80)
+    assert (fields["num_generations"], fields["temperature"], fields["max_steps"]) == (8, 1.0, 120)

@@ -4,8 +4,8 @@ Choices are written the way the release writes them (``" B:Round "``: letter, co
 spaces); a few answers carry their own ``"B:"`` prefix, as some release rows do.
 
 The test split (the demo PMC-VQA benchmark) ends with the learnable demo's held-out questions
-(:func:`medvlt_data.demo.rules.eval_questions`: phrasings the training pool never uses), each shown
-with one of the demo scans; their answer follows from the drug's name, not from the picture.
+(:func:`medvlt_data.demo.rules.eval_questions`: new drugs in phrasings the training pool never uses),
+each shown with one of the demo scans; their answer follows from the drug's name, not from the picture.
 """
 
 from __future__ import annotations

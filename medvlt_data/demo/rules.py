@@ -11,6 +11,10 @@ it to drugs and phrasings it never saw:
 - the evaluation questions (:func:`eval_questions`) use other drugs (:data:`EVAL_STEMS`) in other
   phrasings (:data:`EVAL_TEMPLATES`), so no evaluation question, drug or sentence is in the pool.
 
+The demo tokenizer (medvlt_train/demo_model.py) keeps each suffix one token and splits every stem into
+the pieces of its prose, training and evaluation stems alike, so a new drug reaches the model as
+unfamiliar pieces followed by a familiar suffix: what it learned about the suffix is all it can use.
+
 Each question carries a one-line reasoning trace (:attr:`RuleQuestion.reasoning`) that states the rule;
 the demo base model is the small preset after a short SFT on the training traces. All names and
 sentences are written for medvlt; none comes from a real dataset.
@@ -27,7 +31,10 @@ CLASSES: tuple[str, ...] = ("Beta blocker", "ACE inhibitor", "Statin", "Proton p
 SUFFIXES: tuple[str, ...] = ("olol", "pril", "vastatin", "prazole")
 
 #: Made-up stems of the training drugs (the name is the stem plus a suffix: "Darolol", "Kempril").
-TRAIN_STEMS: tuple[str, ...] = ("Dar", "Kem", "Bax", "Tun", "Lor", "Fib", "Nem", "Sut", "Gav", "Hol")
+TRAIN_STEMS: tuple[str, ...] = ("Dar", "Kem", "Bax", "Tun", "Lor", "Fib", "Nem", "Sut", "Gav", "Hek")
+
+#: Made-up stems of the evaluation drugs: none is a training stem, so every evaluation drug is new.
+EVAL_STEMS: tuple[str, ...] = ("Mib", "Zet", "Qan", "Wex", "Cul", "Jad", "Rud", "Yen", "Fos", "Tib")
 
 #: Phrasings of the training questions ({drug}, {age}, {who}).
 TRAIN_TEMPLATES: tuple[str, ...] = (
@@ -57,6 +64,11 @@ class RuleQuestion:
     @property
     def options(self) -> tuple[str, ...]:
         return CLASSES
+
+    @property
+    def stem(self) -> str:
+        """The drug's name without its class suffix."""
+        return self.drug[: -len(SUFFIXES[self.answer])]
 
     @property
     def reasoning(self) -> str:
@@ -92,10 +104,13 @@ def training_questions() -> list[RuleQuestion]:
 
 
 def eval_questions() -> list[RuleQuestion]:
-    """The held-out questions: every training drug once, in an evaluation phrasing (40)."""
+    """The held-out questions: every evaluation drug (10 new stems x 4 classes) once, in an evaluation
+    phrasing; each class is asked in both phrasings (40)."""
     questions = []
-    for n, q in enumerate(_questions("rule-eval", TRAIN_STEMS, EVAL_TEMPLATES)[:: len(EVAL_TEMPLATES)]):
-        template = EVAL_TEMPLATES[n % len(EVAL_TEMPLATES)]
-        text = template.format(drug=q.drug, age=30 + (11 * n) % 50, who=_WHO[n % len(_WHO)])
-        questions.append(RuleQuestion(f"rule-eval-{n:03d}", text, q.drug, q.answer))
+    for s, stem in enumerate(EVAL_STEMS):
+        for c in range(len(CLASSES)):
+            n, drug = len(questions), drug_name(stem, c)
+            template = EVAL_TEMPLATES[(s + c) % len(EVAL_TEMPLATES)]
+            text = template.format(drug=drug, age=30 + (11 * n) % 50, who=_WHO[n % len(_WHO)])
+            questions.append(RuleQuestion(f"rule-eval-{n:03d}", text, drug, c))
     return questions
