@@ -64,9 +64,9 @@ def main() -> None:
     parser.add_argument("--max-latency", type=float, default=0.5)
     args = parser.parse_args()
 
+    from medvlt_data.datasets import resolve_dataset
     from medvlt_data.parquet_io import write_records
     from medvlt_data.schema import Record
-    from medvlt_train.data import resolve_dataset
     from medvlt_train.eval.runner import EvalSettings, run_eval
 
     work = Path(tempfile.mkdtemp(prefix="medvlt-eval-bench-"))

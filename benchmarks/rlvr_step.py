@@ -109,6 +109,13 @@ def write_dataset(folder: Path, n: int, side: int) -> Path:
     return folder
 
 
+def distinct_chars(completions, **columns):
+    """The reward with variance, named by import path (``__main__:distinct_chars``: this script)."""
+    from medvlt_train.rewards import completion_text
+
+    return [float(len(set(completion_text(c)))) for c in completions]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,12 +131,8 @@ def main() -> None:
 
     import torch
 
-    from medvlt_train import rewards, rlvr
+    from medvlt_train import rlvr
 
-    def distinct_chars(completions, **columns):
-        return [float(len(set(rewards.completion_text(c)))) for c in completions]
-
-    rewards.REWARDS["distinct_chars"] = distinct_chars
     work = Path(tempfile.mkdtemp(prefix="medvlt-rlvr-bench-"))
     try:
         model = build_model(args.shape, work / "model")
@@ -140,7 +143,7 @@ def main() -> None:
             f"num_generations={args.num_generations}", f"per_device_train_batch_size={per_step}",
             "gradient_accumulation_steps=1", f"generation_batch_size={per_step}",
             f"max_completion_length={args.max_completion_length}", "use_vllm=false", "save_strategy=no",
-            "logging_steps=1", "rewards={medvlt: 1.0, distinct_chars: 0.01}", "num_train_epochs=1",
+            "logging_steps=1", "rewards={medvlt: 1.0, __main__:distinct_chars: 0.01}", "num_train_epochs=1",
         ]  # fmt: skip
         if args.cpu or not torch.cuda.is_available():
             overrides += ["use_cpu=true", "bf16=false"]

@@ -39,7 +39,7 @@ def run(n: int, k: int, max_tokens: int, concurrency: int) -> dict:
         command = [
             sys.executable, "-m", "medvlt_cli.main", "data", "build", "--split", "text-hard", "--out", str(out),
             "--sources", "medqa", "--source-path", f"medqa={corpus}", "--decontaminate-against", "none",
-            "--backend", "local", "--model", "tiny", "--rollouts", str(k), "--max-tokens", str(max_tokens),
+            "--backend", "transformers-serve", "--model", "tiny", "--rollouts", str(k), "--max-tokens", str(max_tokens),
             "--concurrency", str(concurrency), "--min-pass", "0",
         ]  # fmt: skip
         start = time.perf_counter()
@@ -47,7 +47,7 @@ def run(n: int, k: int, max_tokens: int, concurrency: int) -> dict:
         total = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(result.stdout[-2000:] + result.stderr[-3000:])
-        timing = json.loads((out / ".work" / "score_timing" / "00000.json").read_text())
+        timing = json.loads((out / ".work" / "difficulty_timing" / "00000.json").read_text())
         stats = json.loads((out / "stats.json").read_text())
     seconds, busy = timing["seconds"], timing["busy_seconds"]
     return {

@@ -9,6 +9,14 @@ from pathlib import Path
 import click
 
 from medvlt_cli.hub import PRIVATE, PUSH_TO, push
+from medvlt_cli.options import (
+    BackendOptions,
+    DifficultyOptions,
+    SectionedCommand,
+    backend_options,
+    benchmark_list,
+    difficulty_options,
+)
 
 
 def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
@@ -23,53 +31,46 @@ def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
     return paths
 
 
-@click.command("build")
+@click.command("build", cls=SectionedCommand)
 @click.option("--split", "split_name", required=True, help="Named split (recipe); see `medvlt data splits`.")
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: builds/SPLIT]."
 )
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (sources and their origins, stages, settings, the benchmarks decontaminated "
+                   "against, difficulty) and exit; nothing is read from the sources, nothing is written.")  # fmt: skip
 @click.option("--source-path", "source_paths", multiple=True, metavar="NAME=DIR",
               help="Read source (or benchmark) NAME from its local raw layout instead of the Hub. Repeatable.")  # fmt: skip
+@click.option("--sources", "only_sources", help="Comma-separated subset of the recipe's sources to build.")
+@click.option("--decontaminate-against", callback=benchmark_list(allow_none=True),
+              help="Comma-separated benchmarks (default: the recipe's list: text-all's twelve, image-all's six); "
+                   "'none' turns decontamination off.")  # fmt: skip
+@click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
+              help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
+@click.option("--demo", is_flag=True,
+              help="Build from the embedded demo corpus; the hard splits ask the demo base model (demo-base) "
+                   "in this process at the recipe's rollouts and band (no GPU, no Hub).")  # fmt: skip
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default="local", show_default=True,
               help="Where the datatrove stages run.")  # fmt: skip
 @click.option(
     "--workers", type=int, default=1, show_default=True, help="Parallel tasks of the prepare stage."
 )
-@click.option("--sources", "only_sources", help="Comma-separated subset of the recipe's sources to build.")
-@click.option("--decontaminate-against",
-              help="Comma-separated benchmarks (default: the recipe's list: text-all's twelve, image-all's six); "
-                   "'none' turns decontamination off.")  # fmt: skip
-@click.option("--eval-build", type=click.Path(exists=True, file_okay=False),
-              help="Use the questions of this eval build as the decontamination reference.")  # fmt: skip
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
-@click.option("--demo", is_flag=True,
-              help="Build from the embedded demo corpus; the hard splits are scored by the demo base model "
-                   "(demo-base) in this process at the recipe's k and band (no GPU, no Hub).")  # fmt: skip
-@click.option("--model", help="Hard splits: the model that scores difficulty [recipe: Qwen/Qwen2.5-VL-3B-Instruct]; "
-                               "'tiny' is medvlt's tiny test model, 'demo-base' the demo's base model.")  # fmt: skip
-@click.option("--backend", type=click.Choice(["vllm", "local", "transformers", "endpoint"]),
-              help="Hard splits: start vLLM, start `transformers serve` (local), generate in this process "
-                   "(transformers; small models on CPU), or use a running server (endpoint).")  # fmt: skip
-@click.option("--endpoint", help="Hard splits: base URL of a running OpenAI-compatible server (.../v1).")
-@click.option("--api-key-env", help="Hard splits: environment variable that holds the endpoint's API key.")
-@click.option("--rollouts", "k", type=int, help="Hard splits: rollouts per question [recipe: 16].")
-@click.option("--max-tokens", type=int, help="Hard splits: new tokens per rollout [recipe: 4096].")
-@click.option("--temperature", type=float, help="Hard splits: sampling temperature [recipe: 1.0].")
-@click.option("--min-pass", type=int, help="Hard splits: keep pass_count >= this [recipe: 1].")
-@click.option("--max-pass", type=int, help="Hard splits: keep pass_count <= this [recipe: 7].")
-@click.option("--order", type=click.Choice(["none", "easy-to-hard"]), help="Hard splits: record order.")
-@click.option("--concurrency", type=int, help="Hard splits: requests in flight [default: 64].")
-@click.option("--tensor-parallel", type=int, help="Hard splits, vllm: GPUs per model replica.")
-@click.option("--data-parallel", type=int, help="Hard splits, vllm: model replicas.")
-@click.option(
-    "--trust-remote-code", is_flag=True, default=None, help="Hard splits, vllm: allow the model's own code."
-)
+@difficulty_options
+@backend_options(
+    heading="Difficulty backend (text-hard, image-hard; [recipe: X] is the recipe's value)",
+    notes={"backend": "recipe: vllm", "model": "recipe: Qwen/Qwen2.5-VL-3B-Instruct", "concurrency": "default: 64",
+           "tensor_parallel": "default: 1", "data_parallel": "default: 1"},
+    model_help="The base model that answers; 'tiny' is medvlt's tiny test model, 'demo-base' the demo's base model.",
+)  # fmt: skip
 @PUSH_TO
 @PRIVATE
-def build_command(split_name, out_dir, source_paths, executor, workers, only_sources, decontaminate_against,
-                  eval_build, slurm_partition, demo, push_to, private, **scoring) -> None:  # fmt: skip
+def build_command(split_name, out_dir, dry_run, source_paths, only_sources, decontaminate_against, eval_build,
+                  demo, executor, workers, slurm_partition, difficulty: DifficultyOptions,
+                  backend_options: BackendOptions, push_to, private) -> None:  # fmt: skip
     """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate, and for
-    text-hard / image-hard score every question by pass@k of a base model and keep the recipe's band.
+    text-hard / image-hard ask a base model every question several times (rollouts) and keep the
+    recipe's band of pass counts (the difficulty stage).
 
     Writes Parquet shards (data/), rejects with reasons (rejects/STEP/), stats.json and a
     dataset card (README.md). The version is the recipe VERSION plus a content hash of the output;
@@ -77,36 +78,42 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
     asked for again).
 
     \b
+    The plan only:             medvlt data build --split text-hard --dry-run
     Demo, no GPU and no Hub:   medvlt data build --split text-hard --demo --out demo-hard
-    Scoring on a vLLM server:  medvlt data build --split text-hard --backend endpoint \\
+    Difficulty on a server:    medvlt data build --split text-hard --backend endpoint \\
                                    --endpoint http://HOST:8000/v1 --model Qwen/Qwen2.5-VL-3B-Instruct
     """
     from medvlt_data.pipeline.build import BuildError, ExecutorOptions, run_build
-    from medvlt_data.recipes import BuildContext, make_plan
+    from medvlt_data.pipeline.plan import describe_plan
+    from medvlt_data.recipes import BuildContext, make_plan, recipe_params
     from medvlt_data.sources import SourceError
 
     out = out_dir or Path("builds") / split_name
     paths = parse_source_paths(source_paths)
-    scoring = {k: v for k, v in scoring.items() if v is not None}
-    if demo:
-        paths, scoring = _demo_inputs(out, paths, scoring, hard=split_name.endswith("-hard"))
-    context = BuildContext(
-        out=out,
-        scoring=scoring,
-        source_paths=paths,
-        decontaminate_against=_benchmarks(decontaminate_against),
-        eval_build=eval_build,
-        only_sources=[s.strip() for s in only_sources.split(",")] if only_sources else None,
-    )
-    options = ExecutorOptions(kind=executor, workers=workers)
-    if slurm_partition:
-        options.slurm["partition"] = slurm_partition
+    settings = {**backend_options.given(), **difficulty.given()}
     try:
+        if demo:
+            hard = "difficulty" in recipe_params(split_name)
+            paths, settings = _demo_inputs(out, paths, settings, hard=hard, write=not dry_run)
+        context = BuildContext(
+            source_paths=paths,
+            difficulty=settings,
+            decontaminate_against=decontaminate_against,
+            eval_build=eval_build,
+            only_sources=[s.strip() for s in only_sources.split(",")] if only_sources else None,
+        )
         plan = make_plan(split_name, context)
         plan.demo = demo  # stats.json, the card and everything trained or evaluated on it say so
-        if scoring and plan.difficulty is None:
-            raise BuildError(f"{split_name} has no difficulty stage; the scoring options "
-                             f"({', '.join(sorted(scoring))}) apply to text-hard and image-hard")  # fmt: skip
+        if dry_run:
+            click.echo(describe_plan(plan), nl=False)
+            return
+        if plan.difficulty is not None:  # medvlt's model names (tiny, demo-base, ID@rev) become folders here
+            from medvlt_train.models import resolve_weights
+
+            resolve_weights(plan.difficulty.backend)
+        options = ExecutorOptions(executor=executor, workers=workers)
+        if slurm_partition:
+            options.slurm["partition"] = slurm_partition
         stats = run_build(plan, out, options, progress=lambda line: click.echo(line, err=True))
     except (BuildError, SourceError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -122,33 +129,29 @@ def build_command(split_name, out_dir, source_paths, executor, workers, only_sou
         push(out, push_to, private=private)
 
 
-def _demo_inputs(out: Path, paths: dict[str, str], scoring: dict, hard: bool) -> tuple[dict[str, str], dict]:
-    """The embedded demo corpus as local layouts, and for the hard splits its scorer: the demo base model
-    (``demo-base``, :mod:`medvlt_train.demo_model`) generating in this process. The recipe's k (16),
+def _demo_inputs(
+    out: Path, paths: dict[str, str], settings: dict, hard: bool, write: bool = True
+) -> tuple[dict[str, str], dict]:
+    """The embedded demo corpus as local layouts (written unless ``write`` is false: a dry run names
+    where it would be), and for the hard splits the demo base model (``demo-base``,
+    :mod:`medvlt_train.demo_model`) generating in this process. The recipe's rollouts (16),
     temperature and band (1..7) stay; only the answer length is cut to what the demo's traces need.
     Options given on the command line win."""
-    from medvlt_data.demo import write_demo_corpus
+    from medvlt_data.demo import DEMO_SOURCES, write_demo_corpus
 
-    corpus = write_demo_corpus(out / ".work" / "demo-corpus")
-    click.echo(f"demo corpus written to {out / '.work' / 'demo-corpus'}", err=True)
+    root = out / ".work" / "demo-corpus"
+    if write:
+        corpus = write_demo_corpus(root)
+        click.echo(f"demo corpus written to {root}", err=True)
+    else:
+        corpus = {name: root / name for name in DEMO_SOURCES}
     demo = {"backend": "transformers", "model": "demo-base", "max_tokens": DEMO_MAX_TOKENS, "concurrency": 2}
-    demo_scoring = demo if hard else {}
-    return {**{name: str(path) for name, path in corpus.items()}, **paths}, {
-        **demo_scoring,
-        **{k: v for k, v in scoring.items() if v is not None},
-    }
+    layouts = {**{name: str(path) for name, path in corpus.items()}, **paths}
+    return layouts, {**(demo if hard else {}), **settings}
 
 
 #: New tokens per demo rollout: the demo traces are one sentence (about 30 tokens with the answer block).
 DEMO_MAX_TOKENS = 48
-
-
-def _benchmarks(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    if value.strip().lower() == "none":
-        return []
-    return [b.strip() for b in value.split(",") if b.strip()]
 
 
 def _echo_summary(stats: dict, out: Path) -> None:
@@ -161,10 +164,10 @@ def _echo_summary(stats: dict, out: Path) -> None:
     )
     _echo_drops(stats["drops"])
     if stats.get("pass_counts"):  # the hard splits: every scored record's pass count, kept or not
-        k = (stats.get("difficulty") or {}).get("k", "k")
+        rollouts = (stats.get("difficulty") or {}).get("rollouts", "the rollouts")
         counts = sorted((int(n), c) for n, c in stats["pass_counts"].items())
         bars = ", ".join(f"{n}={c}" for n, c in counts)
-        click.echo(f"pass counts (of {k}): {bars}")
+        click.echo(f"pass counts (of {rollouts}): {bars}")
 
 
 def _echo_drops(drops: dict[str, dict[str, int]]) -> None:
@@ -190,6 +193,7 @@ def inspect_command(folder: Path, n_records: int) -> None:
     import pyarrow.parquet as pq
 
     from medvlt_data.parquet_io import parquet_files, read_records
+    from medvlt_data.pipeline.storage import count_rejects
 
     files = parquet_files(folder)
     if not files:
@@ -209,9 +213,7 @@ def inspect_command(folder: Path, n_records: int) -> None:
     click.echo(f"\nrecords: {sum(by_split.values())}")
     click.echo("per split: " + ", ".join(f"{k}={v}" for k, v in sorted(by_split.items())))
     click.echo("per source: " + ", ".join(f"{k}={v}" for k, v in sorted(by_source.items())))
-    for name in ("stats.json", "summary.json"):
-        if (folder / name).exists():
-            info = json.loads((folder / name).read_text())
-            _echo_drops(info.get("drops") or {"ingest": info.get("rejected_by_reason", {})})
-            if "version" in info:
-                click.echo(f"version: {info['version']}  content hash: {info['content_hash']}")
+    stats = json.loads((folder / "stats.json").read_text()) if (folder / "stats.json").exists() else {}
+    _echo_drops(stats.get("drops") or count_rejects(folder)[0])  # a build's counts, else its reject rows
+    if "version" in stats:
+        click.echo(f"version: {stats['version']}  content hash: {stats['content_hash']}")

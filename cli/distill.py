@@ -7,29 +7,27 @@ from pathlib import Path
 import click
 
 from medvlt_cli.hub import PRIVATE, PUSH_TO, push
+from medvlt_cli.options import BackendOptions, SectionedCommand, backend_options
 
 
-@click.command("distill")
+@click.command("distill", cls=SectionedCommand)
 @click.option("--dataset", required=True, help="A medvlt build folder, or a Hub dataset ID[@revision].")
-@click.option(
-    "--teacher", required=True, help="The teacher model (as the server knows it; 'tiny' for the test model)."
-)
-@click.option("--backend", type=click.Choice(["vllm", "local", "endpoint"]), default="endpoint", show_default=True,
-              help="Start vLLM, start `transformers serve` (local), or use a running server (endpoint).")  # fmt: skip
-@click.option("--endpoint", help="Base URL of a running OpenAI-compatible server (.../v1).")
-@click.option("--api-key-env", help="Environment variable that holds the endpoint's API key.")
 @click.option("--n", "n", type=int, default=3, show_default=True, help="Samples per question at most.")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--max-tokens", type=int, default=4096, show_default=True,
               help="New tokens per sample (MedVLThinker's GPT-4o run: 4096; m1's DeepSeek-R1 traces: 8000).")  # fmt: skip
-@click.option("--concurrency", type=int, default=32, show_default=True, help="Requests in flight.")
-@click.option("--tensor-parallel", type=int, default=1, show_default=True, help="vllm: GPUs per replica.")
-@click.option("--data-parallel", type=int, default=1, show_default=True, help="vllm: model replicas.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@backend_options(
+    heading="Teacher backend",
+    defaults={"backend": "endpoint", "concurrency": 32, "tensor_parallel": 1, "data_parallel": 1},
+    model_flag="--teacher",
+    model_help="The teacher model (as the server knows it; 'tiny' for the test model).",
+    model_required=True,
+)
 @PUSH_TO
 @PRIVATE
-def distill_command(dataset, teacher, backend, endpoint, api_key_env, n, temperature, max_tokens, concurrency,
-                    tensor_parallel, data_parallel, out_dir, push_to, private) -> None:  # fmt: skip
+def distill_command(dataset, n, temperature, max_tokens, out_dir, backend_options: BackendOptions, push_to,
+                    private) -> None:  # fmt: skip
     """Add reasoning traces: up to N samples a question from the teacher; the first the strict grader
     marks correct gives `reasoning` (the server's reasoning field, else the text inside <think>).
 
@@ -49,17 +47,16 @@ def distill_command(dataset, teacher, backend, endpoint, api_key_env, n, tempera
     from tqdm import tqdm
 
     from medvlt_data.distill import DistillError, DistillSettings, distill
-    from medvlt_data.inference.backends import BackendError, BackendSpec
+    from medvlt_data.inference.backends import BackendError
     from medvlt_data.inference.client import InferenceError
+    from medvlt_train.models import resolve_weights
 
-    spec = BackendSpec(kind=backend, model=teacher, endpoint=endpoint, api_key_env=api_key_env,
-                       tensor_parallel=tensor_parallel, data_parallel=data_parallel)  # fmt: skip
-    settings = DistillSettings(backend=spec, n=n, temperature=temperature, max_tokens=max_tokens,
-                               concurrency=concurrency)  # fmt: skip
     try:
+        settings = DistillSettings(backend=resolve_weights(backend_options.spec()), n=n, temperature=temperature,
+                                   max_tokens=max_tokens, concurrency=backend_options.concurrency)  # fmt: skip
         with tqdm(desc="distill", unit="question") as bar:
             stats = distill(dataset, out_dir, settings, progress=bar.update)
-    except (DistillError, BackendError, InferenceError, RuntimeError) as exc:
+    except (DistillError, BackendError, InferenceError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     d = stats["distillation"]
     click.echo(f"{stats['name']} {stats['version']} -> {out_dir}")

@@ -8,29 +8,18 @@ from pathlib import Path
 import click
 
 from medvlt_cli.build import parse_source_paths
-from medvlt_train.eval.questions import BENCHMARK_KEYS
+from medvlt_cli.options import BackendOptions, GroupedOption, SectionedGroup, backend_options, benchmark_list
+from medvlt_data.benchmarks import EVAL_BENCHMARKS
 
 
-def _benchmarks(value: str) -> list[str]:
-    names = [b.strip() for b in value.split(",") if b.strip()]
-    unknown = sorted(set(names) - set(BENCHMARK_KEYS))
-    if unknown or not names:
-        raise click.BadParameter(
-            f"unknown {unknown}; choose from {','.join(BENCHMARK_KEYS)}", param_hint="--benchmarks"
-        )
-    return names
-
-
-@click.group("eval", invoke_without_command=True)
-@click.option("--model", help="Model to evaluate: Hub ID[@revision], folder, or 'tiny'.")
+@click.group("eval", cls=SectionedGroup, invoke_without_command=True)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Result folder; re-running into it resumes (same settings).",
 )
-@click.option(
-    "--benchmarks", default=",".join(BENCHMARK_KEYS), show_default=True, help="Comma-separated benchmarks."
-)
+@click.option("--benchmarks", default=",".join(EVAL_BENCHMARKS), show_default=True,
+              callback=benchmark_list(EVAL_BENCHMARKS), help="Comma-separated benchmarks.")  # fmt: skip
 @click.option(
     "--dataset",
     help="Questions: an eval folder, Parquet file or Hub ID[@revision] "
@@ -46,13 +35,6 @@ def _benchmarks(value: str) -> list[str]:
 )
 @click.option(
     "--demo", is_flag=True, help="Instead: build the eval split from the embedded demo corpus (no Hub)."
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "vllm", "transformers", "endpoint"]),
-    default="auto",
-    show_default=True,
-    help="auto: vllm when a GPU is present, else transformers.",
 )
 @click.option(
     "--runs",
@@ -77,28 +59,23 @@ def _benchmarks(value: str) -> list[str]:
     show_default=True,
     help="paper: the published prompt (literal backslash-n); default: with a newline.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="transformers backend: questions per generate call.",
+@backend_options(
+    heading="Model and backend",
+    defaults={
+        "backend": "auto",
+        "concurrency": 64,
+        "tensor_parallel": 1,
+        "data_parallel": 1,
+        "trust_remote_code": False,
+    },
+    model_help="Model to evaluate: Hub ID[@revision], folder, or 'tiny'.",
+    auto=True,
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Server backends: requests in flight.",
-)
-@click.option("--endpoint", help="endpoint backend: base URL of an OpenAI-compatible server (.../v1).")
-@click.option("--api-key-env", help="endpoint backend: environment variable holding the API key.")
-@click.option(
-    "--tensor-parallel", type=click.IntRange(min=1), default=1, help="vllm backend: GPUs per model."
-)
-@click.option("--trust-remote-code", is_flag=True, help="Allow the model's own code (off by default).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
+              cls=GroupedOption, group="Model and backend", help="transformers: questions per generate call.")  # fmt: skip
 @click.pass_context
-def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths, demo, **options) -> None:  # fmt: skip
+def eval_group(ctx: click.Context, out, benchmarks, dataset, source_paths, demo, backend_options: BackendOptions,
+               **options) -> None:  # fmt: skip
     """Evaluate a model on the paper's six benchmarks (PMC-VQA, MMMU medical, MedXpertQA MM, PathVQA,
     SLAKE, VQA-RAD) with the paper's prompt, greedy decoding and the shared verifier.
 
@@ -123,6 +100,7 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
     """
     if ctx.invoked_subcommand is not None:
         return
+    model = backend_options.model
     if not model or not out:
         raise click.UsageError("--model and --out are required (or a subcommand: regrade, compare)")
     from medvlt_data.hub import HubError
@@ -134,8 +112,8 @@ def eval_group(ctx: click.Context, model, out, benchmarks, dataset, source_paths
 
     if dataset is not None and (demo or source_paths):
         raise click.UsageError("--dataset names the questions; --demo and --source-path build them instead")
-    names = _benchmarks(benchmarks)
-    settings = EvalSettings(model=model, out=out, benchmarks=names, **options)
+    names = benchmarks
+    settings = EvalSettings(out=out, benchmarks=names, **backend_options.given(), **options)
     try:
         if dataset is None and (demo or source_paths):
             click.echo(f"building the eval split of {','.join(names)} into {out / 'eval-data'}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import subprocess
 from pathlib import Path
@@ -53,47 +54,47 @@ def _with_run_options(function):
     return function
 
 
-def _arguments(options: dict, default: str) -> list[str]:
-    """The entry point's argv: the recipe, then key=value overrides for every option given."""
-    for value in options["overrides"]:
-        if "=" not in value:
-            raise click.BadParameter(f"expected key=value, got {value!r}", param_hint="OVERRIDES")
-    args = [options["recipe"] or default, f"dataset={options['dataset']}", *options["overrides"]]
-    for option, key in (("model", "model"), ("output", "output_dir"), ("push_to", "push_to"),
-                        ("eval_results", "eval_results"), ("report_to", "report_to")):  # fmt: skip
-        if options[option]:
-            args.append(f"{key}={options[option]}")
-    args += ["private=true"] if options["private"] else []
-    args += ["trust_remote_code=true"] if options["trust_remote_code"] else []
-    return args
+#: Options that set a recipe key (option name -> key), passed on typed as click parsed them.
+_KEYS = {"dataset": "dataset", "model": "model", "output": "output_dir", "push_to": "push_to", "private": "private",
+         "eval_results": "eval_results", "report_to": "report_to", "trust_remote_code": "trust_remote_code"}  # fmt: skip
 
 
-def _launch(kind: str, args: list[str], options: dict) -> str:
-    """Check the recipe here, then start ``num_processes`` copies of the entry point with accelerate."""
+def _given(options: dict) -> dict:
+    """The recipe keys the options set (flags only when on)."""
+    return {key: options[name] for name, key in _KEYS.items() if options[name] not in (None, False)}
+
+
+def _launch(run, given: dict, options: dict) -> str:
+    """Check the recipe here, then start ``num_processes`` copies of the entry point with accelerate; each
+    parses the recipe again from its command line (the options as key=value, before the overrides)."""
     from medvlt_train.launch import accelerate_command, check_launchable
-    from medvlt_train.recipes import parse_command_line
+    from medvlt_train.recipes import MedvltArguments
+    from medvlt_train.run import check_push_target
 
-    settings, fields = parse_command_line(args, kind, f"medvlt train {kind}", args[0])
-    config = options["accelerate_config"] or settings["accelerate"]
+    run.check_required()
+    check_push_target(run.fields.get("push_to"))
+    config = options["accelerate_config"] or run.fields.get("accelerate", MedvltArguments.accelerate)
     check_launchable(config)
-    command = accelerate_command(kind, args, options["num_processes"], config)
+    args = [run.recipe, *(f"{key}={value}" for key, value in given.items()), *options["overrides"]]
+    command = accelerate_command(run.kind, args, options["num_processes"], config)
     click.echo(f"launching {options['num_processes']} processes: {' '.join(command[2:6])} ...", err=True)
     code = subprocess.run(command, check=False).returncode
     if code != 0:
         raise click.ClickException(f"training failed: accelerate launch exited with status {code}")
-    return fields.get("output_dir") or "trainer_output"  # TrainingArguments default
+    return run.fields.get("output_dir") or "trainer_output"  # TrainingArguments default
 
 
-def _run(kind: str, default: str, options: dict) -> None:
+def _run(kind: str, options: dict) -> None:
     from medvlt_data.hub import HubError
-    from medvlt_train.recipes import RecipeError
+    from medvlt_train.recipes import RecipeError, parse_recipe
 
-    args = _arguments(options, default)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("medvlt_train").setLevel(logging.INFO)
-    module = __import__(f"medvlt_train.{kind}", fromlist=["main"])
+    module = importlib.import_module(f"medvlt_train.{kind}")
+    given = _given(options)
     try:
-        out = _launch(kind, args, options) if options["num_processes"] > 1 else module.main(args)
+        run = parse_recipe(options["recipe"], kind, options["overrides"], given)
+        out = _launch(run, given, options) if options["num_processes"] > 1 else module.train(run)
     except (RecipeError, HubError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _report(Path(out))
@@ -118,7 +119,8 @@ def _report(out: Path) -> None:
 @click.group()
 def train() -> None:
     """Train Qwen2.5-VL on a curated dataset: SFT on reasoning traces, or RLVR (GRPO, format-gated
-    accuracy reward). Extra KEY=VALUE arguments override recipe keys (TRL config fields or medvlt keys).
+    accuracy reward). Extra KEY=VALUE arguments override recipe keys (TRL config fields or medvlt keys),
+    after the options; each value is typed by its field (`python -m medvlt_train.rlvr --help` lists them).
 
     A run writes the model, its processor, the trainer's logs, medvlt_run.json (recipe, data, versions)
     and a model card (README.md) into the output folder, and pushes it to the Hub with --push-to.
@@ -135,7 +137,7 @@ def sft_command(**options) -> None:
     medvlt train sft --dataset builds/distilled --recipe qwen2.5-vl-7b --num-processes 8
     medvlt train sft --dataset builds/distilled --recipe tiny max_steps=2
     """
-    _run("sft", "sft-tiny", options)
+    _run("sft", options)
 
 
 @train.command("rlvr")
@@ -149,22 +151,21 @@ def rlvr_command(**options) -> None:
         --num-processes 8 --push-to ORG/medvlt-7b-rlvr
     medvlt train rlvr --dataset builds/text-hard --recipe tiny
     """
-    _run("rlvr", "rlvr-tiny", options)
+    _run("rlvr", options)
 
 
 @train.command("recipes")
 def recipes_command() -> None:
     """List the packaged training recipes and accelerate configs."""
     from medvlt_train.launch import list_accelerate_configs
-    from medvlt_train.recipes import list_recipes, load_recipe
+    from medvlt_train.recipes import KINDS, MedvltArguments, list_recipes, load_recipe
 
     width = max(len(name) for name in list_recipes())
-    for kind in ("sft", "rlvr"):
+    for kind in KINDS:
         for name in list_recipes(kind):
             recipe = load_recipe(name, kind)
-            click.echo(
-                f"{kind:<5} {name:<{width}} model={recipe.get('model')} accelerate={recipe.get('accelerate', 'ddp')}"
-            )
+            accelerate = recipe.get("accelerate", MedvltArguments.accelerate)
+            click.echo(f"{kind:<5} {name:<{width}} model={recipe.get('model')} accelerate={accelerate}")
     click.echo(f"accelerate configs: {', '.join(list_accelerate_configs())}")
 
 
@@ -178,9 +179,10 @@ def recipes_command() -> None:
 def card_command(model_dir: Path, eval_results: str | None) -> None:
     """Write the model card of a trained model folder again, e.g. with evaluation results."""
     from hub_cards.model_card import write_model_card
+    from medvlt_data.benchmarks import card_columns
 
     try:
-        readme = write_model_card(model_dir, eval_results=eval_results)
+        readme = write_model_card(model_dir, eval_results=eval_results, benchmarks=card_columns())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"card written to {readme}")

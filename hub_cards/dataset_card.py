@@ -29,7 +29,7 @@ the data, its intended use and a medical disclaimer.
     decontamination  dict[str, int]  benchmark -> records removed (the decontamination step's drops,
                            per benchmark); optional, may be empty
     pass_counts      dict[str, int] | None  pass_count (as a string, JSON style) -> records scored
-    difficulty       dict | None  {"model", "k", "band": [low, high]} and optionally "backend",
+    difficulty       dict | None  {"model", "rollouts", "band": [low, high]} and optionally "backend",
                            "temperature", "top_p", "max_tokens", "prompt", "order", "note"
     distillation     dict | None  {"teacher", "backend", "n", "temperature", "max_tokens",
                            "questions", "with_trace", "without_trace"} and optionally "note"
@@ -164,14 +164,15 @@ def plot_records_per_source(sources: list[dict]) -> bytes:
 
 
 def plot_pass_counts(
-    pass_counts: dict[int, int], band: tuple[int, int] | None = None, k: int | None = None
+    pass_counts: dict[int, int], band: tuple[int, int] | None = None, rollouts: int | None = None
 ) -> bytes:
-    """PNG histogram of records per pass_count; bars inside the kept ``band`` are highlighted."""
+    """PNG histogram of records per pass_count (of ``rollouts``); bars inside the kept ``band`` are
+    highlighted."""
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    top = max([*pass_counts, k or 0])
+    top = max([*pass_counts, rollouts or 0])
     values = list(range(top + 1))
     counts = [pass_counts.get(v, 0) for v in values]
     inside = [band is None or band[0] <= v <= band[1] for v in values]
@@ -187,7 +188,9 @@ def plot_pass_counts(
             fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
         ax.set_xticks(values)
         ax.set_xlabel(
-            "pass_count (correct answers out of k rollouts)" if k is None else f"pass_count (of {k})"
+            "pass_count (correct answers out of the rollouts)"
+            if rollouts is None
+            else f"pass_count (of {rollouts})"
         )
         ax.set_ylabel("records")
         ax.set_title("Difficulty: pass-count histogram")
@@ -261,7 +264,7 @@ def _plots(stats: dict) -> dict[str, bytes]:
         difficulty = stats.get("difficulty") or {}
         band = tuple(difficulty["band"]) if "band" in difficulty else None
         counts = {int(v): int(c) for v, c in stats["pass_counts"].items()}
-        plots["pass_counts"] = plot_pass_counts(counts, band, difficulty.get("k"))
+        plots["pass_counts"] = plot_pass_counts(counts, band, difficulty.get("rollouts"))
     return plots
 
 

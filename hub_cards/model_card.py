@@ -11,7 +11,7 @@ training curves under ``assets/``, linked relatively as the Hub renders them.
     recipe_fields   dict  every recipe key after the command-line overrides (hyperparameters)
     base_model      str   the model trained from: Hub id, folder name, or "tiny"
     dataset         dict  {"spec", "label", and optionally "repo_id", "revision", "commit", "version",
-                          "content_hash", "name"} (see medvlt_train.data.DatasetSource)
+                          "content_hash", "name"} (see medvlt_data.datasets.DatasetSource)
     data            dict  example counts, e.g. {"rows": 120, "kept": 118, "without_reasoning": 2}
     prompt          dict  {"name": "paper"|"default", "template": the prompt with placeholders}
     rewards         list  RLVR only: [{"name", "weight", "function", "definition"}]
@@ -31,8 +31,10 @@ training curves under ``assets/``, linked relatively as the Hub renders them.
 mapping: benchmark key -> {"accuracy": percent (strict grader, mean over runs), "n": questions,
 optionally "runs": [percent per run], "std": spread, "accuracy_lenient_paper": percent by the paper's
 regrade (the grader of its published tables), "accuracy_robust": percent by medvlt's own grader}.
-Benchmarks appear in the paper's column order (:data:`BENCHMARKS`) and go into the card's
-``model-index`` metadata: the strict accuracy, and the paper-lenient one where the results have it.
+With them comes ``benchmarks``, plain data from the caller: key -> {"title", "hub_id"} of the paper's
+benchmarks in its column order (``medvlt_data.benchmarks.card_columns()``); the results appear in that
+order, any other benchmark after them by name, and go into the card's ``model-index`` metadata: the
+strict accuracy, and the paper-lenient one where the results have it.
 
 Demo runs say they are demo runs. A run record with ``"demo": true`` (or whose ``dataset`` has it) is a
 model trained on made-up questions; results whose ``dataset`` has ``"demo": true`` (``medvlt eval --demo``,
@@ -47,23 +49,18 @@ headed by the demo note and naming the demo eval data (its label and version) in
 
 from __future__ import annotations
 
-import functools
 import json
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hub_cards.rendering import PLOT_STYLE, png_bytes, template
-from medvlt_data.hub import is_repo_id
+from hub_cards.rendering import PLOT_STYLE, is_repo_id, png_bytes, template
 
 __all__ = [
-    "BENCHMARKS",
     "DEMO_EVAL_NOTE",
     "DEMO_MODEL_NOTE",
     "RUN_FILE",
-    "benchmark_hub_ids",
     "demo_eval",
     "demo_trained",
     "front_matter",
@@ -85,24 +82,6 @@ DEMO_EVAL_NOTE = (
     "Demo evaluation: made-up questions from medvlt's embedded demo corpus, not the real benchmarks; "
     "the accuracies show the pipeline working and are not comparable with the paper's table."
 )
-
-#: The six benchmarks in the paper's table order: key -> column title.
-BENCHMARKS: dict[str, str] = {
-    "pmc_vqa": "PMC",
-    "mmmu_medical": "MMMU",
-    "medxpertqa_mm": "MedX-M",
-    "pathvqa": "PathVQA",
-    "slake": "SLAKE",
-    "vqa_rad": "VQA-Rad",
-}
-
-
-@functools.cache
-def benchmark_hub_ids() -> dict[str, str]:
-    """The Hub dataset each benchmark's questions come from, as the ``eval`` recipe names it."""
-    text = files("medvlt_data").joinpath("recipes", "eval.yaml").read_text(encoding="utf-8")
-    return {entry["benchmark"]: entry["hub"] for entry in yaml.safe_load(text)["sources"]}
-
 
 #: Hub license metadata of the base models the packaged recipes train.
 _BASE_LICENSES: dict[str, dict[str, str]] = {
@@ -176,18 +155,28 @@ def _demo_data_name(eval_dataset: dict[str, Any]) -> str:
     return f"demo questions: {label}" + (f" ({version})" if version else "")
 
 
+def _columns(results: dict[str, dict] | None, benchmarks: dict[str, dict[str, str]] | None) -> dict:
+    """The caller's benchmark columns; results without them cannot be titled or ordered."""
+    if results and benchmarks is None:
+        raise ValueError("eval results need the benchmarks' titles and Hub ids: pass benchmarks=")
+    return benchmarks or {}
+
+
 def _ordered(
-    benchmarks: dict[str, dict], eval_repo: str | None = None, demo_name: str | None = None
+    results: dict[str, dict],
+    columns: dict[str, dict[str, str]],
+    eval_repo: str | None = None,
+    demo_name: str | None = None,
 ) -> list[tuple[str, str, str, dict]]:
-    """(key, title, Hub id, result) in the paper's order, then any other benchmark by name. The Hub id
-    is ``eval_repo`` when the questions came from one Hub dataset (the paper's released
-    MedVLThinker-Eval, say), else the source the ``eval`` recipe builds the benchmark from; for demo
-    results (``demo_name``) it is that name instead, never a real benchmark's Hub id."""
-    keys = [k for k in BENCHMARKS if k in benchmarks] + sorted(set(benchmarks) - set(BENCHMARKS))
+    """(key, title, Hub id, result) in the order of ``columns``, then any other benchmark by name. The
+    Hub id is ``eval_repo`` when the questions came from one Hub dataset (the paper's released
+    MedVLThinker-Eval, say), else the benchmark's own (``columns``); for demo results (``demo_name``)
+    it is that name instead, never a real benchmark's Hub id."""
+    keys = [k for k in columns if k in results] + sorted(set(results) - set(columns))
+    title = {k: columns.get(k, {}).get("title", k) for k in keys}
     if demo_name is not None:
-        return [(k, f"{BENCHMARKS.get(k, k)} (demo)", demo_name, benchmarks[k]) for k in keys]
-    hub_ids = benchmark_hub_ids()
-    return [(k, BENCHMARKS.get(k, k), eval_repo or hub_ids.get(k, k), benchmarks[k]) for k in keys]
+        return [(k, f"{title[k]} (demo)", demo_name, results[k]) for k in keys]
+    return [(k, title[k], eval_repo or columns.get(k, {}).get("hub_id", k), results[k]) for k in keys]
 
 
 def _model_name(run: dict) -> str:
@@ -195,11 +184,16 @@ def _model_name(run: dict) -> str:
 
 
 def front_matter(
-    run: dict, eval_results: dict[str, dict] | None = None, eval_dataset: dict[str, Any] | None = None
+    run: dict,
+    eval_results: dict[str, dict] | None = None,
+    eval_dataset: dict[str, Any] | None = None,
+    benchmarks: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results;
-    ``eval_dataset``, the results' ``dataset``, names the Hub dataset and commit evaluated on). Demo
-    results have no ``model-index`` (module docstring); demo runs and results carry the ``demo`` tag."""
+    """The card's YAML metadata in the Hub's model-card field names (``model-index`` from the results,
+    titled and ordered by ``benchmarks``; ``eval_dataset``, the results' ``dataset``, names the Hub
+    dataset and commit evaluated on). Demo results have no ``model-index`` (module docstring); demo runs
+    and results carry the ``demo`` tag."""
+    columns = _columns(eval_results, benchmarks)
     eval_dataset = eval_dataset or {}
     demo_results = demo_eval(eval_dataset)
     from huggingface_hub import EvalResult, ModelCardData
@@ -218,7 +212,7 @@ def front_matter(
                    dataset_revision=eval_dataset.get("commit") if eval_dataset.get("repo_id") else None,
                    metric_value=round(float(result[key]), 2),
                    metric_name=f"accuracy ({grader}, {len(result.get('runs') or [0])} run(s), n={result['n']})")
-        for _key, title, hub_id, result in _ordered(eval_results or {}, eval_dataset.get("repo_id"))
+        for _key, title, hub_id, result in _ordered(eval_results or {}, columns, eval_dataset.get("repo_id"))
         for key, grader in graders
         if isinstance(result.get(key), int | float) and not demo_results
     ]  # fmt: skip
@@ -276,15 +270,18 @@ def render_model_card(
     eval_results: dict[str, dict] | None = None,
     curves_link: str | None = None,
     eval_source: dict[str, Any] | None = None,
+    benchmarks: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The model card for a run record (schema in the module docstring) as Markdown with YAML front
     matter. ``curves_link`` is where the training-curve plot is (written by :func:`write_model_card`);
-    ``eval_source`` the ``dataset`` and ``seeds`` of the results file, to say what was evaluated."""
+    ``eval_source`` the ``dataset`` and ``seeds`` of the results file, to say what was evaluated;
+    ``benchmarks`` the benchmarks' titles and Hub ids (needed with ``eval_results``)."""
     _check(run)
+    columns = _columns(eval_results, benchmarks)
     eval_dataset = (eval_source or {}).get("dataset") or {}
     demo_results = demo_eval(eval_dataset)
     demo_name = _demo_data_name(eval_dataset) if demo_results else None
-    rows = _ordered(eval_results or {}, eval_dataset.get("repo_id"), demo_name)
+    rows = _ordered(eval_results or {}, columns, eval_dataset.get("repo_id"), demo_name)
     average = sum(float(r["accuracy"]) for *_, r in rows) / len(rows) if rows else None
     averages = {
         grader: sum(float(r[f"accuracy_{grader}"]) for *_, r in rows) / len(rows)
@@ -295,7 +292,7 @@ def render_model_card(
     fields = run["recipe_fields"]
     text = template("model_card.md.j2").render(
         front_matter=yaml.safe_dump(
-            front_matter(run, eval_results, eval_dataset), sort_keys=False, allow_unicode=True
+            front_matter(run, eval_results, eval_dataset, columns), sort_keys=False, allow_unicode=True
         ),
         name=_model_name(run),
         run=run,
@@ -308,7 +305,7 @@ def render_model_card(
         curves_link=curves_link,
         logged_steps=len([r for r in log_history or [] if "loss" in r]),
         results=[{"title": t, "hub_id": h, **r} for _k, t, h, r in rows],
-        complete=set(BENCHMARKS) <= {k for k, *_ in rows},
+        complete=set(columns) <= {k for k, *_ in rows},
         average=average,
         averages=averages,
         repo_id=run.get("repo_id"),
@@ -319,9 +316,14 @@ def render_model_card(
     return text
 
 
-def write_model_card(model_dir: str | Path, eval_results: str | Path | None = None) -> Path:
+def write_model_card(
+    model_dir: str | Path,
+    eval_results: str | Path | None = None,
+    benchmarks: dict[str, dict[str, str]] | None = None,
+) -> Path:
     """Write ``README.md`` (and ``assets/training_curves.png`` when the folder has a trainer log) into
-    a trained model folder from its ``medvlt_run.json``; return the README path."""
+    a trained model folder from its ``medvlt_run.json``, with the results of ``eval_results`` titled by
+    ``benchmarks`` (see :func:`render_model_card`); return the README path."""
     out = Path(model_dir)
     run_file = out / RUN_FILE
     if not run_file.is_file():
@@ -348,5 +350,7 @@ def write_model_card(model_dir: str | Path, eval_results: str | Path | None = No
         source = {"dataset": dataset, "seeds": whole.get("seeds") or []}
     readme = out / "README.md"
     link = "assets/training_curves.png" if plot is not None else None
-    readme.write_text(render_model_card(run, log_history, results, link, source), encoding="utf-8")
+    readme.write_text(
+        render_model_card(run, log_history, results, link, source, benchmarks), encoding="utf-8"
+    )
     return readme

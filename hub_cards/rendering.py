@@ -1,15 +1,18 @@
 """What the dataset and model cards share: the Jinja environment, the packaged templates, table-cell
-escaping, the plot style and byte-stable PNG output."""
+escaping, the plot style, byte-stable PNG output and the form of a Hub repository id."""
 
 from __future__ import annotations
 
 import io
+import re
 from importlib.resources import files
 from typing import Any
 
 import jinja2
 
-__all__ = ["PLOT_STYLE", "cell", "environment", "png_bytes", "template"]
+__all__ = ["PLOT_STYLE", "cell", "environment", "is_repo_id", "png_bytes", "template"]
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 PLOT_STYLE = {
     "font.family": "DejaVu Sans",
@@ -17,6 +20,15 @@ PLOT_STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+
+
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` is a Hub repository id ``ORG/NAME`` (no revision).
+
+    >>> is_repo_id("Qwen/Qwen2.5-VL-3B-Instruct"), is_repo_id("runs/rlvr-3b/"), is_repo_id("tiny")
+    (True, False, False)
+    """
+    return _REPO_ID.fullmatch(text) is not None
 
 
 def png_bytes(fig: Any) -> bytes:

@@ -8,8 +8,8 @@ samples the same answers wherever the model folder lies;
 the text comes back as generated, ``<think>`` block included (no reasoning parser splits it off,
 as vLLM without ``--reasoning-parser`` does for Qwen2.5-VL). ``GET /v1/models`` lists the model.
 
-It serves the scoring of ``medvlt data build --backend transformers`` (the demo's default): k=16 rollouts
-of a question cost one forward pass a token for all 16. Requests are handled one at a time.
+It serves the difficulty stage of ``medvlt data build --backend transformers`` (the demo's default): the
+16 rollouts of a question cost one forward pass a token for all 16. Requests are handled one at a time.
 """
 
 from __future__ import annotations

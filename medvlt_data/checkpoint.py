@@ -40,7 +40,11 @@ def read_json_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 
 class JsonLinesCheckpoint:
-    """``entries`` read back from ``path`` (a torn last line cut off the file), then ``add`` appends."""
+    """``entries`` read back from ``path`` (a torn last line cut off the file), then ``add`` appends.
+
+    A log built on it (rollouts, eval generations) holds one: it indexes the ``entries`` on open, and
+    each new entry once it is written.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -1,10 +1,10 @@
 """Reasoning traces from a teacher: ``medvlt data distill``.
 
-Every question of a dataset (a medvlt build folder, or a Hub id ``ORG/NAME[@revision]``) is put to
-the teacher ``n`` times with the recipe's prompt; the first answer the strict grader marks correct
-gives the record its ``reasoning``: the server's separate reasoning field when it returns one
-(DeepSeek-R1 style), else the text inside ``<think>...</think>``. Questions without a correct
-sample keep an empty ``reasoning`` and are counted. The result is a new dataset version (same
+Every question of a dataset (a medvlt build folder, or a Hub id ``ORG/NAME[@revision]``: see
+:mod:`medvlt_data.datasets`) is put to the teacher ``n`` times with the recipe's prompt; the first answer
+the strict grader marks correct gives the record its ``reasoning``: the server's separate reasoning field
+when it returns one (DeepSeek-R1 style), else the text inside ``<think>...</think>``. Questions without a
+correct sample keep an empty ``reasoning`` and are counted. The result is a new dataset version (same
 records, same order, reasoning filled) with its card. Completions are checkpointed one by one, so an
 interrupted run resumes without asking again.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medvlt_data.datasets import resolve_dataset
 from medvlt_data.inference.backends import BackendSpec, open_backend
 from medvlt_data.inference.client import ChatClient, Completion
 from medvlt_data.inference.rollouts import RolloutLog, chat_messages, settings_key
@@ -43,7 +44,7 @@ class DistillSettings:
     8000 (UCSC-VLAA/m1 src/distill_data/distill_data.py:71-73), asked with m1's own ``\\boxed{}`` prompt
     (ibid. :40), not the paper's."""
 
-    backend: BackendSpec = field(default_factory=lambda: BackendSpec(kind="endpoint", model=""))
+    backend: BackendSpec = field(default_factory=lambda: BackendSpec(backend="endpoint", model=""))
     n: int = 3
     temperature: float = 1.0
     max_tokens: int = 4096
@@ -62,39 +63,26 @@ def reasoning_of(completion: Completion) -> str:
     return found.group(1).strip() if found else ""
 
 
-def dataset_folder(dataset: str) -> Path:
-    """A local build folder as it is, or a Hub dataset ``ID[@revision]`` downloaded into the HF cache."""
-    if Path(dataset).is_dir():
-        return Path(dataset)
-    from medvlt_data.hub import HubError, download
-
-    try:
-        return download(dataset, "dataset", allow_patterns=["data/*", "stats.json"]).path
-    except HubError as exc:
-        raise DistillError(f"cannot read dataset {dataset!r}: not a folder here, and {exc}") from None
-
-
 def distill(dataset: str, out: str | Path, settings: DistillSettings,
             progress: Callable[[int], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Distill ``dataset`` into ``out``; returns the new stats (see the module doc)."""
     out = Path(out)
     work = out / ".work"
-    source = dataset_folder(dataset)
+    source = resolve_dataset(dataset).path
     parts = sorted((source / "data").glob("*.parquet"))
     if not parts:
         raise DistillError(f"{source}: no data/*.parquet (a medvlt build or a dataset in its layout)")
     key = settings_key(model=settings.backend.model, n=settings.n, temperature=settings.temperature,
                        max_tokens=settings.max_tokens, prompt=settings.prompt)  # fmt: skip
-    log = RolloutLog(work / "rollouts" / f"{key}.jsonl")
     counts = {"questions": 0, "with_trace": 0, "without_trace": 0}
     staging = work / "data"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    try:
-        with open_backend(settings.backend, work / "logs") as (url, model):
-            asyncio.run(_distill_parts(parts, staging, url, model, settings, log, counts, progress))
-    finally:
-        log.close()
+    with (
+        RolloutLog(work / "rollouts" / f"{key}.jsonl") as log,
+        open_backend(settings.backend, work / "logs") as (url, model),
+    ):
+        asyncio.run(_distill_parts(parts, staging, url, model, settings, log, counts, progress))
     return _publish(source, staging, out, dataset, settings, counts)
 
 
@@ -145,7 +133,7 @@ def record_hash_key(row: dict[str, Any]) -> str:
 def _publish(source: Path, staging: Path, out: Path, dataset: str, settings: DistillSettings,
              counts: dict[str, int]) -> dict[str, Any]:  # fmt: skip
     from hub_cards.dataset_card import write_dataset_card
-    from medvlt_data.pipeline.build import content_hash as hash_of
+    from medvlt_data.parquet_io import content_hash as hash_of
 
     content_hash = hash_of(sorted(staging.glob("*.parquet")))
     data = out / "data"
@@ -161,7 +149,7 @@ def _publish(source: Path, staging: Path, out: Path, dataset: str, settings: Dis
     stats.update(
         name=f"{stats['name']}-distilled", pretty_name=f"{stats['pretty_name']} + reasoning traces",
         content_hash=content_hash, version=f"v{stats['recipe_version']}-{content_hash[:12]}",
-        distillation={"teacher": settings.backend.model, "backend": settings.backend.kind, "n": settings.n,
+        distillation={"teacher": settings.backend.model, "backend": settings.backend.backend, "n": settings.n,
                       "temperature": settings.temperature, "max_tokens": settings.max_tokens,
                       "prompt": settings.prompt, "input": dataset, "input_version": stats.get("version"),
                       **counts, **({"note": TINY_NOTE} if settings.backend.model == "tiny" else {})},

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hub_cards.rendering import is_repo_id  # the form of a Hub id, shared with the model card
+
 __all__ = [
     "HubError",
     "PushResult",
@@ -42,7 +44,6 @@ __all__ = [
 DEFAULT_IGNORE = (".work/**", ".*", "**/.*", "checkpoint-*/**")
 #: Attempts of each Hub call and the first wait between them (doubling).
 ATTEMPTS, BACKOFF = 5, 1.0
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _REVISION = re.compile(r"[\w./-]+")
 _T = TypeVar("_T")
 
@@ -80,15 +81,6 @@ def scrub_token(text: str) -> str:
 
     token = get_token()
     return text.replace(token, "***") if token else text
-
-
-def is_repo_id(text: str) -> bool:
-    """Whether ``text`` is a Hub repository id ``ORG/NAME`` (no revision).
-
-    >>> is_repo_id("Qwen/Qwen2.5-VL-3B-Instruct"), is_repo_id("runs/rlvr-3b/"), is_repo_id("tiny")
-    (True, False, False)
-    """
-    return _REPO_ID.fullmatch(text) is not None
 
 
 def split_revision(spec: str) -> tuple[str, str | None]:
@@ -240,8 +232,7 @@ def verify_build(folder: Path) -> dict[str, Any] | None:
     (``HubError`` when they differ); None when the folder has no ``stats.json``."""
     import json
 
-    from medvlt_data.parquet_io import parquet_files
-    from medvlt_data.pipeline.build import content_hash
+    from medvlt_data.parquet_io import content_hash, parquet_files
 
     stats_file = folder / "stats.json"
     if not stats_file.is_file():

@@ -1,19 +1,60 @@
-"""Ingest one source into medvlt records: Parquet shards, a rejects file with reasons, a summary.
+"""Reading sources, and ingesting one into medvlt records: Parquet shards, rejects with reasons, a summary.
 
-Every row read is accounted for: ``read == kept + rejected`` and the rejects file lists each
-rejected row with its file, record reference and reason.
+A :class:`SourceSpec` says which adapter reads what; :func:`read_source` reads it split by split,
+for :func:`ingest` and for a build's reader alike. In an ingest every row read is accounted for:
+``read == kept + rejected``, and ``rejects.jsonl`` holds a reject row
+(:func:`~medvlt_data.schema.reject_row`, step ``ingest``) for each rejected one.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from medvlt_data.parquet_io import RecordWriter
-from medvlt_data.sources import Rejected, get_source
+from medvlt_data.sources import Item, Rejected, get_source
+from medvlt_data.sources.base import Share
+
+
+@dataclass
+class SourceSpec:
+    """One source of a recipe: which adapter, where from, which splits; ``benchmark`` names an eval set."""
+
+    name: str
+    path: str | None = None
+    hub: str | None = None
+    splits: list[str] | None = None
+    revision: str | None = None
+    config: str | None = None
+    benchmark: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """What the build counts this source's records under: its benchmark, else its name."""
+        return self.benchmark or self.name
+
+    @property
+    def origin(self) -> str:
+        if self.path:
+            return str(self.path)
+        return f"hub:{self.hub}" + (f"@{self.revision}" if self.revision else "")
+
+
+def read_source(spec: SourceSpec, *, validate: bool = True, share: Share | None = None) -> Iterator[Item]:
+    """Records and rejections of one source spec, split after split (all its splits when
+    ``splits`` is None); ``validate`` as in :meth:`~medvlt_data.sources.base.Source.read` (a build
+    validates in its own step). With a ``share`` of a one-item-per-line local layout, other tasks'
+    rows come as ``SKIPPED``."""
+    source = get_source(spec.name, spec.config)
+    for split in spec.splits or [None]:
+        yield from source.read(
+            path=spec.path, hub=spec.hub, split=split, revision=spec.revision, validate=validate, share=share
+        )
 
 
 @dataclass
@@ -45,19 +86,20 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     """Read ``source_name`` from ``path`` or ``hub`` and write records and rejects under ``out_dir``."""
-    source = get_source(source_name, config)
+    spec = SourceSpec(source_name, path=str(path) if path is not None else None, hub=hub,
+                      splits=[split] if split else None, revision=revision, config=config)  # fmt: skip
+    source = get_source(spec.name, spec.config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    origin = str(path) if path is not None else f"hub:{hub}" + (f"@{revision}" if revision else "")
-    summary = IngestSummary(source=source.name, origin=origin)
+    summary = IngestSummary(source=source.name, origin=spec.origin)
     reasons: Counter[str] = Counter()
     writer = RecordWriter(out)
     with (out / "rejects.jsonl").open("w", encoding="utf-8") as rejects:
-        for item in source.read(path=path, hub=hub, split=split, revision=revision):
+        for item in read_source(spec):
             summary.read += 1
             if isinstance(item, Rejected):
                 reasons[item.reason] += 1
-                rejects.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
+                rejects.write(json.dumps(item.as_row("ingest"), ensure_ascii=False) + "\n")
             else:
                 writer.write(item)
             if progress is not None:

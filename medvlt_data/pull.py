@@ -100,7 +100,7 @@ def pull_eval_dataset(
     from medvlt_data.hub import split_revision
 
     if cache_root is None:
-        from medvlt_train.tiny import default_cache_root
+        from medvlt_data.cache import default_cache_root
 
         cache_root = default_cache_root()
     repo_id, revision = split_revision(spec)
@@ -175,8 +175,7 @@ def _convert(folder: Path, repo_id: str, out: Path) -> dict[str, Any]:
     """MedVLThinker's released rows -> medvlt records under ``out/data``; counts and the problems."""
     import pyarrow.parquet as pq
 
-    from medvlt_data.parquet_io import RecordWriter, iter_rows, parquet_files
-    from medvlt_data.pipeline.build import content_hash
+    from medvlt_data.parquet_io import RecordWriter, content_hash, iter_rows, parquet_files
     from medvlt_data.schema import validate_record
 
     files = parquet_files(folder)
@@ -219,9 +218,9 @@ def _convert(folder: Path, repo_id: str, out: Path) -> dict[str, Any]:
                "problems": rejected[:_LISTED], "splits": {split: len(paths) for split, paths in written.items()},
                "content_hash": content_hash(shards) if shards else None}  # fmt: skip
     if is_eval:
-        from medvlt_data.recipes import recipe_params
+        from medvlt_data.benchmarks import BENCHMARKS, EVAL_BENCHMARKS
 
-        paper = {entry["benchmark"]: entry["expected"] for entry in recipe_params("eval")["sources"]}
+        paper = {key: BENCHMARKS[key].paper_count for key in EVAL_BENCHMARKS}
         summary.update(benchmarks=benchmarks, paper_counts=paper, counts_as_paper=benchmarks == paper,
                        flagged=len(flagged), flagged_examples=flagged[:_LISTED])  # fmt: skip
     return summary

@@ -23,21 +23,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from medvlt_data.text import fold
+
 #: Option letters in order; up to ten options (A-J) are valid.
 LETTERS = "ABCDEFGHIJ"
-
-#: Columns of MedVLThinker's released datasets.
-MEDVLTHINKER_COLUMNS = (
-    "images",
-    "question",
-    "options",
-    "answer_label",
-    "answer",
-    "reasoning",
-    "dataset_name",
-    "dataset_index",
-    "hash",
-)
 
 
 @dataclass
@@ -112,7 +101,7 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
                 "label-not-in-options", f"answer_label {record.answer_label!r} is not among {list(options)}"
             )
         )
-    elif _norm(options[record.answer_label]) != _norm(record.answer):
+    elif fold(options[record.answer_label]) != fold(record.answer):
         problems.append(
             Problem(
                 "answer-mismatch",
@@ -133,29 +122,30 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
     return problems
 
 
-def _norm(text: Any) -> str:
-    return " ".join(str(text).split()).casefold()
+# ---- rejects ----------------------------------------------------------------------------------------
+
+
+def reject_row(
+    step: str,
+    reason: str,
+    *,
+    id: str,
+    source: str,
+    split: str,
+    source_id: str,
+    file: str = "",
+    detail: str = "",
+) -> dict[str, str]:
+    """One dropped row as medvlt writes it (a JSON line of an ingest's ``rejects.jsonl`` and of a
+    build's ``rejects/<step>/``): the ``step`` that dropped it, the ``reason`` code, the record's
+    reference ``id`` (``source:split:source_id``), what it is counted under (``source``), its
+    ``split`` and ``source_id``, the ``file`` it was read from where known, and a ``detail``.
+    """
+    return {"id": id, "step": step, "reason": reason, "source": source, "split": split,
+            "source_id": source_id, "file": file, "detail": detail}  # fmt: skip
 
 
 # ---- Parquet rows ---------------------------------------------------------------------------------
-
-#: Scalar columns of medvlt's own Parquet layout, in order (``images`` comes first, then these).
-ROW_COLUMNS = (
-    "question",
-    "options",
-    "answer_label",
-    "answer",
-    "reasoning",
-    "source",
-    "source_id",
-    "license",
-    "split",
-    "pass_count",
-    "num_rollouts",
-    "difficulty",
-    "meta",
-    "hash",
-)
 
 
 def to_row(record: Record) -> dict[str, Any]:
@@ -190,21 +180,6 @@ def from_row(row: dict[str, Any]) -> Record:
 
 
 # ---- MedVLThinker's released layout ---------------------------------------------------------------
-
-
-def to_medvlthinker(record: Record, index: int) -> dict[str, Any]:
-    """Record -> MedVLThinker's released columns (options as a JSON string, dataset_name/index, hash)."""
-    return {
-        "images": [{"bytes": b, "path": None} for b in record.images],
-        "question": record.question,
-        "options": json.dumps(record.options, ensure_ascii=False),
-        "answer_label": record.answer_label,
-        "answer": record.answer,
-        "reasoning": record.reasoning,
-        "dataset_name": record.source,
-        "dataset_index": index,
-        "hash": record_hash(record.question, record.answer),
-    }
 
 
 def from_medvlthinker(row: dict[str, Any], *, split: str = "", license: str = "") -> Record:

@@ -22,21 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from medvlt_train.tiny import (
-    CHAT_TEMPLATE,
-    CORPUS,
-    SPECIAL_TOKENS,
-    _file_lock,
-    _quiet_progress,
-    _torch_seed,
-    default_cache_root,
-)
+from medvlt_data.cache import cached_folder
+from medvlt_train.tiny import CHAT_TEMPLATE, CORPUS, SPECIAL_TOKENS, _quiet_progress, _torch_seed
 
 __all__ = [
     "DEMO_BASE_NAME",
@@ -255,34 +246,5 @@ def _write_marker(path: Path, info: dict) -> None:
     (path / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
-def _is_current(folder: Path) -> bool:
-    try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("recipe_version") == RECIPE_VERSION
-
-
 def _cached(name: str, build: Callable[[Path], Path], cache_dir: str | os.PathLike | None) -> Path:
-    """``<cache>/<name>``, built by ``build`` in a temporary folder and renamed into place under a lock."""
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
-    final = root / name
-    if _is_current(final):
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f".{name}.lock"):
-        if _is_current(final):
-            return final
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
-        try:
-            tmp.chmod(0o755)
-            build(tmp)
-            if final.exists():
-                stale = root / f".{name}.stale-{uuid.uuid4().hex}"
-                os.rename(final, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            os.rename(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return cached_folder(name, build, MARKER, RECIPE_VERSION, cache_dir)

@@ -12,17 +12,20 @@ original's ``compute_score`` would then grade the answer text alone).
 format gate on the raw completion, so a leading or trailing newline scores 0, and the answer read
 without DOTALL. ``medvlt`` (the default) is ours in two details: the gate ignores surrounding
 whitespace and a multi-line answer block is read. ``format`` and ``accuracy`` are the default
-variant's gate and grade on their own.
+variant's gate and grade on their own. A recipe names one of these (:data:`REWARDS`) or a reward of its own by
+import path, ``package.module:function`` (see :func:`resolve_reward`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from medvlt_data.verify import format_gated_reward, grade_strict, has_format
 
 __all__ = [
+    "DEFAULT_REWARDS",
     "REWARDS",
     "accuracy_reward",
     "completion_text",
@@ -30,6 +33,8 @@ __all__ = [
     "get_rewards",
     "medvlt_reward",
     "medvlt_reward_paper",
+    "resolve_reward",
+    "reward_weights",
 ]
 
 Completion = str | list[dict[str, Any]]
@@ -127,9 +132,62 @@ REWARDS: dict[str, Callable[..., list[float | None]]] = {
     "format": format_reward,
 }
 
+#: The rewards of a run whose recipe names none.
+DEFAULT_REWARDS: dict[str, float] = {"medvlt": 1.0}
 
-def get_rewards(spec: dict[str, float] | list[str]) -> tuple[list[Callable], list[float]]:
-    """Reward functions and weights from ``{name: weight}`` or a list of names (weight 1.0 each).
+
+def reward_weights(spec: Mapping[str, float] | list[str] | str) -> dict[str, float]:
+    """``{name: weight}`` from itself, a list of names or one name (weight 1.0 each).
+
+    >>> reward_weights(["medvlt", "format"]), reward_weights({"format": "0.1"})
+    ({'medvlt': 1.0, 'format': 1.0}, {'format': 0.1})
+    """
+    if isinstance(spec, str):
+        spec = [spec]
+    pairs = list(spec.items()) if isinstance(spec, Mapping) else spec
+    if not isinstance(pairs, list | tuple):
+        raise ValueError(f"rewards {spec!r}: expected {{name: weight}}, a list of names or a name")
+    pairs = [(p, 1.0) if isinstance(p, str) else p for p in pairs]
+    try:
+        return {str(name): float(weight) for name, weight in pairs}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"rewards {spec!r}: weights must be numbers ({exc})") from exc
+
+
+def resolve_reward(name: str) -> Callable[..., list[float | None]]:
+    """The reward ``name``: a key of :data:`REWARDS`, or an import path ``package.module:function`` or
+    ``package.module.function`` of one's own reward (called like the registered ones).
+
+    >>> resolve_reward("medvlt_train.rewards:format_reward") is resolve_reward("format")
+    True
+    >>> resolve_reward("medvlt_train.rewards.REWARDS")
+    Traceback (most recent call last):
+    ...
+    ValueError: reward 'medvlt_train.rewards.REWARDS': medvlt_train.rewards.REWARDS is a dict, not a function
+    """
+    if name in REWARDS:
+        return REWARDS[name]
+    module_name, _, attribute = name.rpartition(":") if ":" in name else name.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(sorted(REWARDS))}, or an import path "
+                         f"package.module:function")  # fmt: skip
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"reward {name!r}: cannot import {module_name}: {exc}") from exc
+    function = getattr(module, attribute, None)
+    if function is None:
+        raise ValueError(f"reward {name!r}: module {module_name} has no {attribute!r}")
+    if not callable(function):
+        raise ValueError(
+            f"reward {name!r}: {module_name}.{attribute} is a {type(function).__name__}, not a function"
+        )
+    return function
+
+
+def get_rewards(spec: Mapping[str, float] | list[str] | str) -> tuple[list[Callable], list[float]]:
+    """Reward functions (see :func:`resolve_reward`) and weights from ``{name: weight}``, a list of names or
+    one name (weight 1.0 each).
 
     >>> funcs, weights = get_rewards({"medvlt": 1.0, "format": 0.1})
     >>> [f.__name__ for f in funcs], weights
@@ -137,14 +195,13 @@ def get_rewards(spec: dict[str, float] | list[str]) -> tuple[list[Callable], lis
     >>> get_rewards(["bleu"])
     Traceback (most recent call last):
     ...
-    ValueError: unknown reward(s) bleu; known: accuracy, format, medvlt, medvlt_paper
+    ValueError: unknown reward(s) bleu; known: accuracy, format, medvlt, medvlt_paper, or an import path package.module:function
     """
-    if isinstance(spec, str):
-        spec = [spec]
-    pairs = list(spec.items()) if isinstance(spec, dict) else [(name, 1.0) for name in spec]
-    if not pairs:
+    weights = reward_weights(spec)
+    if not weights:
         raise ValueError(f"no rewards given; known: {', '.join(sorted(REWARDS))}")
-    unknown = [name for name, _ in pairs if name not in REWARDS]
+    unknown = [name for name in weights if name not in REWARDS and not {".", ":"} & set(name)]
     if unknown:
-        raise ValueError(f"unknown reward(s) {', '.join(unknown)}; known: {', '.join(sorted(REWARDS))}")
-    return [REWARDS[name] for name, _ in pairs], [float(weight) for _, weight in pairs]
+        raise ValueError(f"unknown reward(s) {', '.join(unknown)}; known: {', '.join(sorted(REWARDS))}, "
+                         f"or an import path package.module:function")  # fmt: skip
+    return [resolve_reward(name) for name in weights], list(weights.values())

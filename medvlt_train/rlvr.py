@@ -2,55 +2,65 @@
 
 ``python -m medvlt_train.rlvr [RECIPE] [key=value ...]``, e.g.
 ``python -m medvlt_train.rlvr rlvr-qwen2.5-vl-3b dataset=builds/text-hard output_dir=runs/rlvr-3b``.
-Rewards come from the recipe's ``rewards: {name: weight}`` (see :mod:`medvlt_train.rewards`).
+Rewards come from the recipe's ``rewards: {name: weight}``, a name being a registered reward or an import
+path ``package.module:function`` (see :mod:`medvlt_train.rewards`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medvlt_train.recipes import TrainingRun
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECIPE = "rlvr-tiny"
-
 
 def main(argv: list[str] | None = None) -> str:
-    """Train from a recipe and overrides; returns the output folder (model + processor)."""
+    """Train from ``[RECIPE] [key=value ...]``; returns the output folder (model + processor)."""
+    from medvlt_train.recipes import parse_command_line
+
+    return train(parse_command_line(argv, "rlvr"))
+
+
+def train(run: TrainingRun) -> str:
+    """Train ``run`` (an RLVR recipe with its overrides); returns the output folder (model + processor)."""
     import torch
     import transformers
     from trl import GRPOTrainer
 
-    from medvlt_train.data import load_records, prompt_token_counts, resolve_dataset, rl_dataset
+    from medvlt_data.datasets import load_records, resolve_dataset
+    from medvlt_train.data import prompt_token_counts, rl_dataset
     from medvlt_train.models import load_model_and_processor
-    from medvlt_train.recipes import build_config, parse_command_line
-    from medvlt_train.rewards import get_rewards
-    from medvlt_train.run import check_keep_epoch, check_push_target, finish_run
+    from medvlt_train.rewards import DEFAULT_REWARDS, get_rewards
+    from medvlt_train.run import check_before_training, finish_run
 
-    # 1. Recipe + overrides -> medvlt settings and GRPOConfig (vLLM only where there is a GPU).
-    settings, fields = parse_command_line(argv, "rlvr", "medvlt_train.rlvr", DEFAULT_RECIPE)
-    check_push_target(settings)
-    if fields.get("use_vllm") and (fields.get("use_cpu") or not torch.cuda.is_available()):
+    # 1. Recipe + overrides -> medvlt arguments and GRPOConfig (vLLM only where there is a GPU), checked
+    #    before anything runs; the rewards by name or import path.
+    check_before_training(run)
+    args, config = run.args, run.config
+    if config.use_vllm and (config.use_cpu or not torch.cuda.is_available()):
         log.warning("no GPU: generating with transformers instead of vLLM (use_vllm=false)")
-        fields["use_vllm"] = False
-    rewards, weights = get_rewards(settings["rewards"] or {"medvlt": 1.0})
-    config = build_config({**fields, "reward_weights": weights}, "rlvr")
-    check_keep_epoch(settings, config)
+        config.use_vllm = False
+    rewards, weights = get_rewards(args.rewards or DEFAULT_REWARDS)
+    config.reward_weights = weights
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt rows with the answer_label/answer columns the rewards read.
-    source = resolve_dataset(settings["dataset"])
-    records = list(load_records(source, split=settings["split"]))
-    dataset = rl_dataset(records, prompt=settings["prompt"])
+    source = resolve_dataset(args.dataset)
+    records = list(load_records(source, split=args.split))
+    dataset = rl_dataset(records, prompt=args.prompt)
     log.info("RLVR data %s: %d prompts", source.label, len(dataset))
 
     # 3. Processor (left padding for generation, as GRPOTrainer's own default) and model; prompts within
     #    max_prompt_length, or an error naming the records over it (verl's data.truncation='error').
     model, processor = load_model_and_processor(
-        settings["model"], config, padding_side="left", truncation_side="left"
+        args.model, config, padding_side="left", truncation_side="left"
     )
-    if settings["max_prompt_length"]:
-        check_prompt_lengths(records, prompt_token_counts(dataset, processor), settings["max_prompt_length"],
+    if args.max_prompt_length:
+        check_prompt_lengths(records, prompt_token_counts(dataset, processor), args.max_prompt_length,
                              source.label)  # fmt: skip
 
     # 4. Train.
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> str:
     trainer.train()
 
     # 5. Save model, processor, trainer state, run record and model card; push when asked.
-    return finish_run("rlvr", trainer, processor, settings, source, {"prompts": len(dataset)})
+    return finish_run(run, trainer, processor, source, {"prompts": len(dataset)})
 
 
 def check_prompt_lengths(records: list, counts: list[int], limit: int, label: str) -> None:

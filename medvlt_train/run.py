@@ -13,13 +13,18 @@ import logging
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub_cards.model_card import RUN_FILE, write_model_card
+from medvlt_data.benchmarks import card_columns
+from medvlt_data.datasets import DatasetSource
 from medvlt_data.hub import update_from_file
-from medvlt_train.data import DatasetSource
+
+if TYPE_CHECKING:
+    from medvlt_train.recipes import TrainingRun
 
 __all__ = [
+    "check_before_training",
     "check_keep_epoch",
     "check_push_target",
     "finish_run",
@@ -41,11 +46,17 @@ _MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin
                 "config.json", "generation_config.json")  # fmt: skip
 
 
-def check_push_target(settings: dict[str, Any]) -> None:
+def check_before_training(run: TrainingRun) -> None:
+    """Fail before training, not after it: model and dataset set, the push target and ``keep_epoch`` usable."""
+    run.check_required()
+    check_push_target(run.args.push_to)
+    check_keep_epoch(run.args.keep_epoch, run.config)
+
+
+def check_push_target(target: str | None) -> None:
     """Fail before training, not after it, when ``push_to`` is not a repo id or no Hub token is set."""
     from medvlt_data.hub import is_repo_id
 
-    target = settings.get("push_to")
     if not target:
         return
     if not is_repo_id(str(target)):
@@ -58,11 +69,10 @@ def check_push_target(settings: dict[str, Any]) -> None:
         )
 
 
-def check_keep_epoch(settings: dict[str, Any], config: Any) -> None:
+def check_keep_epoch(epoch: int | None, config: Any) -> None:
     """Fail before training, not after it, when ``keep_epoch`` cannot be honoured by ``config``: it needs
     a checkpoint at the end of every epoch (``save_strategy: epoch``), a run of at least that many epochs
     (no ``max_steps``) and no ``save_total_limit`` that would delete that checkpoint."""
-    epoch = settings.get("keep_epoch")
     if epoch is None:
         return
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
@@ -155,33 +165,34 @@ def prompt_template(prompt: str) -> str:
     return build_prompt("{question}", {"A": "{option A}", "B": "{option B}"}, prompt=prompt)
 
 
-def _reward_rows(settings: dict[str, Any]) -> list[dict[str, Any]]:
+def _reward_rows(rewards: dict[str, float] | None) -> list[dict[str, Any]]:
     import inspect
 
-    from medvlt_train.rewards import REWARDS
+    from medvlt_train.rewards import DEFAULT_REWARDS, get_rewards
 
+    rewards = rewards or DEFAULT_REWARDS
     rows = []
-    for name, weight in (settings.get("rewards") or {"medvlt": 1.0}).items():
-        function = REWARDS[name]
+    for name, function, weight in zip(rewards, *get_rewards(rewards), strict=True):
         doc = inspect.cleandoc(function.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-        rows.append({"name": name, "weight": float(weight), "function": function.__name__, "definition": doc})
+        rows.append({"name": name, "weight": weight, "function": function.__name__, "definition": doc})
     return rows
 
 
-def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: DatasetSource,
-               counts: dict[str, int], output_dir: Path, kept: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_record(run: TrainingRun, trainer: Any, dataset: DatasetSource, counts: dict[str, int], output_dir: Path,
+               kept: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The run record (schema: :mod:`hub_cards.model_card`) of a finished run saved in ``output_dir``;
     ``kept`` is what :func:`keep_epoch_checkpoint` returned when an epoch's checkpoint is the model."""
     sha = weights_sha256(output_dir)
+    kind, args = run.kind, run.args
     record = {
         "kind": kind,
-        "recipe": settings["recipe"],
-        "recipe_fields": settings["recipe_fields"],
-        "base_model": str(settings["model"]),
+        "recipe": run.recipe,
+        "recipe_fields": run.fields,
+        "base_model": str(args.model),
         "dataset": dataset.describe(),
         "demo": dataset.demo,  # trained on a demo build (made-up questions): the card says so
         "data": counts,
-        "prompt": {"name": settings["prompt"], "template": prompt_template(settings["prompt"])},
+        "prompt": {"name": args.prompt, "template": prompt_template(args.prompt)},
         "world_size": int(trainer.args.world_size),
         "global_step": int(trainer.state.global_step),
         "model_version": f"{kind}-{sha[:12]}",
@@ -190,35 +201,37 @@ def run_record(kind: str, settings: dict[str, Any], trainer: Any, dataset: Datas
         "model_name": output_dir.name,
     }
     if kind == "rlvr":
-        record["rewards"] = _reward_rows(settings)
+        record["rewards"] = _reward_rows(args.rewards)
     if kept is not None:
         record["kept_checkpoint"] = {**kept, "of_epochs": float(trainer.args.num_train_epochs)}
-    if settings.get("push_to"):
-        record["repo_id"] = settings["push_to"]
-        record["model_name"] = settings["push_to"].split("/")[-1]
+    if args.push_to:
+        record["repo_id"] = args.push_to
+        record["model_name"] = args.push_to.split("/")[-1]
     return record
 
 
-def finish_run(kind: str, trainer: Any, processor: Any, settings: dict[str, Any], dataset: DatasetSource,
-               counts: dict[str, int]) -> str:  # fmt: skip
+def finish_run(
+    run: TrainingRun, trainer: Any, processor: Any, dataset: DatasetSource, counts: dict[str, int]
+) -> str:
     """Save the model, processor and trainer state; on the main process write the run record and the
-    card, and push when ``settings["push_to"]`` names a repository. Returns the output folder."""
+    card, and push when ``push_to`` names a repository. Returns the output folder."""
     output_dir = Path(trainer.args.output_dir)
     trainer.save_model(str(output_dir))  # collective under ZeRO-3: every process calls it
     if not trainer.is_world_process_zero():
         return str(output_dir)
     processor.save_pretrained(output_dir)
     trainer.save_state()
-    kept = keep_epoch_checkpoint(output_dir, settings["keep_epoch"]) if settings.get("keep_epoch") else None
-    record = run_record(kind, settings, trainer, dataset, counts, output_dir, kept)
+    args = run.args
+    kept = keep_epoch_checkpoint(output_dir, args.keep_epoch) if args.keep_epoch else None
+    record = run_record(run, trainer, dataset, counts, output_dir, kept)
     (output_dir / RUN_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    write_model_card(output_dir, eval_results=settings.get("eval_results"))
+    write_model_card(output_dir, eval_results=args.eval_results, benchmarks=card_columns())
     log.info("model card written to %s", output_dir / "README.md")
-    if settings.get("push_to"):
+    if args.push_to:
         from medvlt_data.hub import push_folder
 
-        pushed = push_folder(output_dir, settings["push_to"], repo_type="model", tag=record["model_version"],
-                             private=bool(settings.get("private")))  # fmt: skip
+        pushed = push_folder(output_dir, args.push_to, repo_type="model", tag=record["model_version"],
+                             private=args.private)  # fmt: skip
         state = "pushed" if pushed.created else "already on the Hub"
         log.info("%s: %s at tag %s (commit %s)", state, pushed.repo_id, pushed.tag, pushed.commit)
     return str(output_dir)

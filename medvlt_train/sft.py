@@ -14,32 +14,39 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medvlt_train.recipes import TrainingRun
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECIPE = "sft-tiny"
-
 
 def main(argv: list[str] | None = None) -> str:
-    """Train from a recipe and overrides; returns the output folder (model + processor)."""
+    """Train from ``[RECIPE] [key=value ...]``; returns the output folder (model + processor)."""
+    from medvlt_train.recipes import parse_command_line
+
+    return train(parse_command_line(argv, "sft"))
+
+
+def train(run: TrainingRun) -> str:
+    """Train ``run`` (an SFT recipe with its overrides); returns the output folder (model + processor)."""
     import transformers
     from trl import SFTTrainer
 
-    from medvlt_train.data import image_example_count, load_records, resolve_dataset, sft_dataset
+    from medvlt_data.datasets import load_records, resolve_dataset
+    from medvlt_train.data import image_example_count, sft_dataset
     from medvlt_train.models import load_model_and_processor
-    from medvlt_train.recipes import build_config, parse_command_line
-    from medvlt_train.run import check_keep_epoch, check_push_target, finish_run
+    from medvlt_train.run import check_before_training, finish_run
 
-    # 1. Recipe + overrides -> medvlt settings and SFTConfig.
-    settings, fields = parse_command_line(argv, "sft", "medvlt_train.sft", DEFAULT_RECIPE)
-    check_push_target(settings)
-    config = build_config(fields, "sft")
-    check_keep_epoch(settings, config)
+    # 1. Recipe + overrides -> medvlt arguments and SFTConfig, checked before anything runs.
+    check_before_training(run)
+    args, config = run.args, run.config
     transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt/completion rows (records without reasoning are left out).
-    source = resolve_dataset(settings["dataset"])
-    dataset, counts = sft_dataset(load_records(source, split=settings["split"]), prompt=settings["prompt"])
+    source = resolve_dataset(args.dataset)
+    dataset, counts = sft_dataset(load_records(source, split=args.split), prompt=args.prompt)
     log.info("SFT data %s: %s", source.label, counts)
     if counts["kept"] == 0:
         raise ValueError(f"dataset {source.label} has no records with reasoning to train on")
@@ -50,14 +57,14 @@ def main(argv: list[str] | None = None) -> str:
         config.max_length = None
 
     # 3. Processor and model.
-    model, processor = load_model_and_processor(settings["model"], config)
+    model, processor = load_model_and_processor(args.model, config)
 
     # 4. Train.
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor)
     trainer.train()
 
     # 5. Save model, processor, trainer state, run record and model card; push when asked.
-    return finish_run("sft", trainer, processor, settings, source, counts)
+    return finish_run(run, trainer, processor, source, counts)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ built offline in a second or two, and generates (random) text on a CPU in millis
   generation config) to a path.
 - :func:`tiny_model` returns a cached copy, building it on first use (atomically, so concurrent processes
   never see a half-written folder).
-- :func:`resolve_model` maps the name ``"tiny"`` to that folder and leaves any other name unchanged, so a
-  command line's ``--model tiny`` runs the whole pipeline on it.
+- :func:`medvlt_train.models.resolve_model` maps the name ``"tiny"`` to that folder, so a command line's
+  ``--model tiny`` runs the whole pipeline on it.
 
 The tokenizer is a byte-level BPE trained on the fly on :data:`CORPUS`, with the special tokens of Qwen2.5-VL
 appended after the learned vocabulary (as in the real tokenizer); the config's token ids are read back from
@@ -22,11 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from medvlt_data.cache import cached_folder
 
 __all__ = [
     "CHAT_TEMPLATE",
@@ -34,15 +33,13 @@ __all__ = [
     "SPECIAL_TOKENS",
     "TINY_NAME",
     "build_tiny_model",
-    "default_cache_root",
-    "resolve_model",
     "tiny_model",
 ]
 
 #: Bump when the recipe below changes: cached folders with another version are rebuilt.
 RECIPE_VERSION = 1
 
-#: The name that :func:`resolve_model` maps to the tiny model.
+#: The name that :func:`medvlt_train.models.resolve_model` maps to the tiny model.
 TINY_NAME = "tiny"
 
 #: Name of the cached folder under the cache root.
@@ -148,62 +145,15 @@ Look at the image carefully, describe what you see, then choose the single best 
 """
 
 
-def default_cache_root() -> Path:
-    """The cache root: ``$MEDVLT_CACHE`` when set, else ``~/.cache/medvlt``."""
-    env = os.environ.get("MEDVLT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "medvlt"
-
-
-def resolve_model(name_or_path: str) -> str:
-    """Map ``"tiny"`` to the cached tiny model folder (building it if needed), ``"demo"`` and
-    ``"demo-base"`` to the learnable demo's models (:mod:`medvlt_train.demo_model`), and a Hub id pinned to a
-    revision, ``ORG/NAME@rev``, to its downloaded snapshot; return anything else unchanged.
-
-    >>> resolve_model("Qwen/Qwen2.5-VL-3B-Instruct")
-    'Qwen/Qwen2.5-VL-3B-Instruct'
-    """
-    if name_or_path == TINY_NAME:
-        return str(tiny_model())
-    if name_or_path in ("demo", "demo-base"):  # the learnable demo's preset and base model
-        from medvlt_train.demo_model import demo_base_model, demo_model
-
-        return str(demo_model() if name_or_path == "demo" else demo_base_model())
-    if "@" in name_or_path and not Path(name_or_path).exists():
-        from medvlt_data.hub import download
-
-        return str(download(name_or_path, "model").path)
-    return name_or_path
-
-
 def tiny_model(cache_dir: str | os.PathLike | None = None) -> Path:
     """Return the folder of the cached tiny model, building it on first use.
 
-    The folder is ``<cache_dir>/tiny-qwen2.5-vl`` (``cache_dir`` defaults to :func:`default_cache_root`).
+    The folder is ``<cache_dir>/tiny-qwen2.5-vl`` (``cache_dir`` defaults to :func:`medvlt_data.cache.default_cache_root`).
     It is built in a temporary folder beside it and renamed into place, and a lock file serialises the
     builders, so another process sees either no folder or a complete one. A folder built by another
     :data:`RECIPE_VERSION` is replaced.
     """
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()
-    final = root / CACHE_FOLDER
-    if _is_current(final):
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f".{CACHE_FOLDER}.lock"):
-        if _is_current(final):  # another process built it while we waited for the lock
-            return final
-        tmp = Path(tempfile.mkdtemp(prefix=f".{CACHE_FOLDER}.tmp-", dir=root))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it private; the cache is readable like any other folder
-            build_tiny_model(tmp)
-            if final.exists():
-                stale = root / f".{CACHE_FOLDER}.stale-{uuid.uuid4().hex}"
-                os.rename(final, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-            os.rename(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return cached_folder(CACHE_FOLDER, build_tiny_model, MARKER, RECIPE_VERSION, cache_dir)
 
 
 def build_tiny_model(path: str | os.PathLike) -> Path:
@@ -339,31 +289,6 @@ def _build_tokenizer():
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
-
-
-def _is_current(folder: Path) -> bool:
-    """Whether ``folder`` holds a complete build of the current recipe."""
-    try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("recipe_version") == RECIPE_VERSION
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``path`` (a no-op where ``fcntl`` is missing: the rename stays atomic)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ def test_eval_vqa_rad_matches_the_paper_count(eval_build):
     raw = json.loads(realdata("vqa_rad", "testset.json").read_text())
     closed = {str(r["qid"]) for r in raw if r["answer_type"].strip() == "CLOSED"}
     read_rejects = rejects(eval_build, "read")
+    assert set(read_rejects[0]) == {"id", "step", "reason", "source", "split", "source_id", "file", "detail"}
     closed_rejected = [r for r in read_rejects if r["source_id"] in closed]
     assert vqa_rad["kept"] + len(closed_rejected) == 272  # every closed question kept or listed
     assert vqa_rad["kept"] / 272 >= 0.95
@@ -141,13 +142,93 @@ def test_text_all_accounts_for_every_record_and_decontaminates(tmp_path):
     assert again["content_hash"] == stats["content_hash"] and again["version"] == stats["version"]
 
 
-def test_scoring_options_apply_only_to_the_hard_splits(tmp_path):
+def test_difficulty_options_apply_only_to_the_hard_splits(tmp_path):
     args = ["data", "build", "--split", "text-all", "--demo", "--out", str(tmp_path), "--rollouts", "4"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
-    assert "text-all has no difficulty stage; the scoring options (k) apply to text-hard and image-hard" in (
-        result.output
+    assert (
+        "text-all has no difficulty stage; the difficulty settings (rollouts) apply to text-hard and image-hard"
+        in (result.output)
     )
+
+
+def _no_network(monkeypatch) -> list[str]:
+    """Every connection attempt and Hub API call is refused and recorded."""
+    import socket
+
+    import huggingface_hub
+
+    calls: list[str] = []
+
+    def refuse(*args, **kwargs):
+        calls.append(repr(args[:2]))
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", refuse)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("args", "stages"),
+    [
+        (["--split", "text-hard"], "prepare, merge, minhash-signatures, minhash-buckets, minhash-cluster, finish, "
+                                   "difficulty, finalize"),
+        (["--split", "eval", "--sources", "vqa_rad"], "prepare, merge, finish, finalize"),
+        (["--split", "image-hard", "--demo", "--rollouts", "4"], "prepare, merge, minhash-signatures, "
+                                                                 "minhash-buckets, minhash-cluster, finish, difficulty, finalize"),
+    ],
+)  # fmt: skip
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, args, stages):
+    calls = _no_network(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # the default --out (builds/SPLIT) would land here
+    result = CliRunner().invoke(cli, ["data", "build", *args, "--dry-run"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"stages: {stages}\n" in result.output
+    assert not list(tmp_path.iterdir()) and calls == []  # no file written, no connection tried
+    if "text-hard" in args:
+        assert "  medqa               hub:GBaker/MedQA-USMLE-4-options  splits: train" in result.output
+        assert "decontaminated against 12 benchmark(s): pmc_vqa, mmmu_medical" in result.output
+        assert (
+            "  gpqa_diamond        hub:Idavidrein/gpqa  config gpqa_diamond  splits: train" in result.output
+        )
+        assert ("difficulty: Qwen/Qwen2.5-VL-3B-Instruct via vllm; 16 rollouts a question, temperature 1.0, "
+                "top_p 1.0, max_tokens 4096, prompt paper; keep 1 <= pass_count <= 7") in result.output  # fmt: skip
+    if "--demo" in args:  # the demo corpus is named where it would be written, and its base model answers
+        assert (
+            "  pmc_vqa             builds/image-hard/.work/demo-corpus/pmc_vqa  splits: train"
+            in result.output
+        )
+        assert "difficulty: demo-base via transformers; 4 rollouts a question" in result.output
+    if "eval" in args:
+        assert "decontamination: off" in result.output and "images: as released" in result.output
+
+
+def test_a_plan_is_made_without_files_and_checked_before_the_first_stage(tmp_path, monkeypatch):
+    """make_plan reads no layout (a --source-path that holds nothing still plans); the build resolves
+    and checks it before any stage and names what is wrong."""
+    from medvlt_data.pipeline.build import BuildError, run_build
+    from medvlt_data.pipeline.plan import stage_names
+    from medvlt_data.recipes import BuildContext, make_plan
+
+    calls = _no_network(monkeypatch)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    context = BuildContext(
+        source_paths={"medqa": str(empty)}, only_sources=["medqa"], decontaminate_against=["slake"]
+    )
+    plan = make_plan("text-all", context)
+    assert (plan.sources[0].origin, plan.sources[0].splits, plan.decontaminate_against) == (
+        str(empty),
+        ["train"],
+        ["slake"],
+    )
+    assert plan.benchmark_index is None and stage_names(plan)[-2:] == ["finish", "finalize"]
+    with pytest.raises(BuildError, match=r"cannot read these sources:\n  slake \(hub:BoKelvin/SLAKE\)"):
+        run_build(plan, tmp_path / "out")
+    assert plan.sources[0].options["note"] == f"splits ['train'] not in {empty}: every file read"  # resolved
+    assert calls and not (tmp_path / "out" / ".work" / "prepared").exists()
 
 
 def test_splits_lists_every_recipe():

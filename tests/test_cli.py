@@ -42,9 +42,15 @@ def test_ingest_one_source_writes_records_rejects_and_summary(tmp_path):
     assert summary["rejected_by_reason"] == {"open-ended": 179, "closed-no-options": 1}
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert len(rejects) == 180 and all(r["file"].endswith("testset.json") for r in rejects)
+    assert set(rejects[0]) == {"id", "step", "reason", "source", "split", "source_id", "file", "detail"}
+    assert {r["step"] for r in rejects} == {"ingest"}
+    assert rejects[0]["id"] == f"vqa_rad:test:{rejects[0]['source_id']}"
     table = pq.read_table(out / "data" / "test-00000-of-00001.parquet")
     assert table.num_rows == 271
     assert "vqa_rad" in result.output and "451" in result.output and "open-ended=179" in result.output
+    inspected = run("data", "inspect", str(out)).output
+    assert "records: 271" in inspected
+    assert "dropped at ingest: closed-no-options=1, open-ended=179" in inspected
 
 
 def test_ingested_parquet_loads_with_datasets(tmp_path):

@@ -58,7 +58,7 @@ def example_stats() -> dict:
         },
         "decontamination": {"vqa_rad": 2, "pathvqa": 0},
         "pass_counts": {"0": 34, "1": 100, "3": 500, "7": 634, "16": 60},
-        "difficulty": {"model": "Qwen/Qwen2.5-VL-3B-Instruct", "k": 16, "band": [1, 7]},
+        "difficulty": {"model": "Qwen/Qwen2.5-VL-3B-Instruct", "rollouts": 16, "band": [1, 7]},
         "recipe": {"dedup": "exact", "near_dup_threshold": 0.8, "sources": ["medqa", "pmc_vqa"]},
         "features": ["images", "question", "options", "answer_label", "answer", "source"],
     }
@@ -313,7 +313,7 @@ def test_pass_count_plot_and_difficulty_sentence_only_with_pass_counts():
     with_scores = render_dataset_card(example_stats())
     assert "![pass-count histogram](data:image/png;base64," in with_scores
     assert (
-        "Scored by **Qwen/Qwen2.5-VL-3B-Instruct** with k=16 rollouts per question, graded by the recipe's strict grader; kept 1 <= pass_count <= 7."
+        "Scored by **Qwen/Qwen2.5-VL-3B-Instruct** with 16 rollouts per question, graded by the recipe's strict grader; kept 1 <= pass_count <= 7."
         in with_scores
     )
     assert "| 16 | 60 |" in with_scores

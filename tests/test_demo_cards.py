@@ -20,8 +20,9 @@ from click.testing import CliRunner
 from huggingface_hub import DatasetCard, ModelCard
 
 from hub_cards.dataset_card import DEMO_NOTE
-from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE, benchmark_hub_ids
+from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE
 from medvlt_cli.main import cli
+from medvlt_data.benchmarks import BENCHMARKS
 from tests import hub_server
 from tests.conftest import realdata
 
@@ -100,7 +101,7 @@ def test_a_build_of_real_files_is_not_a_demo(tmp_path):
     card = (out / "README.md").read_text()
     assert "demo" not in _meta(card)["tags"] and "Demo build" not in card
     assert _opening(card, 1) == "# medvlt eval"
-    from medvlt_train.data import resolve_dataset
+    from medvlt_data.datasets import resolve_dataset
 
     source = resolve_dataset(out)
     assert source.demo is False and "demo" not in source.describe()
@@ -143,7 +144,7 @@ def test_a_card_with_demo_results_has_no_model_index_and_no_real_benchmark_ids(
     meta = _meta(card)
     assert "model-index" not in meta and "model_name" not in meta and "demo" in meta["tags"]
     assert ModelCard(card).data.eval_results is None  # huggingface_hub still parses the card
-    assert not [hub_id for hub_id in benchmark_hub_ids().values() if hub_id in card]
+    assert not [b.hub for b in BENCHMARKS.values() if b.evaluated and b.hub in card]
     version = json.loads((demo_results / "results.json").read_text())["dataset"]["version"]
     accuracy = json.loads((demo_results / "results.json").read_text())["benchmarks"]["vqa_rad"]["accuracy"]
     label = f"demo questions: {demo_results / 'eval-data'} ({version})"
@@ -199,7 +200,7 @@ def test_a_demo_eval_build_pulled_from_the_hub_stays_a_demo(tmp_path, hub, demo_
     assert results["demo"] is True and DEMO_EVAL_NOTE in results["_output"]
     card = render_model_card_of(tmp_path, tmp_path / "ev" / "results.json")
     assert "model-index" not in _meta(card) and "lab/demo-eval" not in _meta(card).get("datasets", [])
-    assert not [hub_id for hub_id in benchmark_hub_ids().values() if hub_id in card]
+    assert not [b.hub for b in BENCHMARKS.values() if b.evaluated and b.hub in card]
 
 
 def render_model_card_of(tmp_path: Path, results: Path) -> str:
@@ -210,4 +211,6 @@ def render_model_card_of(tmp_path: Path, results: Path) -> str:
     model = tmp_path / "model"
     model.mkdir()
     (model / RUN_FILE).write_text(json.dumps(run_record()))
-    return write_model_card(model, results).read_text()
+    from medvlt_data.benchmarks import card_columns
+
+    return write_model_card(model, results, benchmarks=card_columns()).read_text()

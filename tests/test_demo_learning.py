@@ -2,7 +2,7 @@
 model's pass counts spread over the recipe's band at the recipe's k.
 
 The demo (medvlt_data/demo/rules.py, medvlt_train/demo_model.py) is made up; the recipe facts it
-keeps are the scoring's k=16 and band 1..7 (UCSC-VLAA/MedVLThinker eval/estimate_pass_rate.sh:40-56,
+keeps are the difficulty stage's 16 rollouts and band 1..7 (UCSC-VLAA/MedVLThinker eval/estimate_pass_rate.sh:40-56,
 data_process/train_dataset/order_easy_to_hard.py:51-62), read from medvlt_data/recipes/text_hard.yaml.
 """
 
@@ -139,7 +139,7 @@ def test_the_readme_demo_scores_with_the_demo_base_model_at_the_recipes_k_and_ba
     build, output, cache = demo_run
     stats = json.loads((build / "stats.json").read_text())
     scoring = stats["difficulty"]
-    assert (scoring["model"], scoring["backend"], scoring["k"]) == ("demo-base", "transformers", 16)
+    assert (scoring["model"], scoring["backend"], scoring["rollouts"]) == ("demo-base", "transformers", 16)
     assert scoring["band"] == [1, 7]
     histogram = {int(k): v for k, v in stats["pass_counts"].items()}
     assert len([n for n in histogram.values() if n]) >= 4, histogram
@@ -322,10 +322,10 @@ def test_the_demo_keeps_the_recipes_sft_target_prompt_rollouts_and_reward():
         == ("<think> Darolol ends in -olol, so it is a beta blocker. </think>\n<answer> A </answer>")
     )
     assert user == build_prompt(first.question, record.options, prompt="paper")
-    settings, fields = recipes.split_recipe(recipes.load_recipe("rlvr-demo", "rlvr"))
-    assert (settings["model"], settings["prompt"], settings["rewards"]) == (
+    run = recipes.parse_recipe("rlvr-demo", "rlvr")
+    assert (run.args.model, run.args.prompt, run.args.rewards) == (
         "demo-base",
         "paper",
         {"medvlt": 1.0},
     )
-    assert (fields["num_generations"], fields["temperature"], fields["max_steps"]) == (8, 1.0, 120)
+    assert (run.config.num_generations, run.config.temperature, run.config.max_steps) == (8, 1.0, 120)

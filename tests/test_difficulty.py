@@ -39,11 +39,11 @@ def tiny_server(tmp_path_factory):
         yield url, path
 
 
-def _build(out: Path, corpus, split: str, sources: list[str], **scoring):
+def _build(out: Path, corpus, split: str, sources: list[str], **difficulty):
     context = BuildContext(
-        out=out, source_paths={name: str(corpus[name]) for name in sources}, decontaminate_against=[],
-        only_sources=sources, scoring={"backend": "endpoint", "k": K, "max_tokens": 6, "concurrency": 4,
-                                       "backoff": 0.01, **scoring},
+        source_paths={name: str(corpus[name]) for name in sources}, decontaminate_against=[],
+        only_sources=sources, difficulty={"backend": "endpoint", "rollouts": K, "max_tokens": 6, "concurrency": 4,
+                                          "backoff": 0.01, **difficulty},
     )  # fmt: skip
     return run_build(make_plan(split, context), out)
 
@@ -97,14 +97,15 @@ def test_every_record_gets_k_graded_rollouts_from_a_real_server(tmp_path, corpus
     histogram = {int(k): v for k, v in stats["pass_counts"].items()}
     assert sum(histogram.values()) == scored
     card = (out / "README.md").read_text()
-    assert f"Scored by **{model}** (served through endpoint) with k={K} rollouts" in card
+    assert f"Scored by **{model}** (served through endpoint) with {K} rollouts" in card
 
 
 def test_an_interrupted_scoring_resumes_without_asking_twice(tmp_path, corpus, tiny_server):
     url, model = tiny_server
     out = tmp_path / "out"
     faults = dict.fromkeys(range(21, 10_000), 500)  # the server breaks after 20 answers
-    with OpenAIProxy(url, faults=faults) as broken, pytest.raises(BuildError, match="stage 'score' failed"):
+    failed = pytest.raises(BuildError, match="stage 'difficulty' failed")
+    with OpenAIProxy(url, faults=faults) as broken, failed:
         _build(out, corpus, "text-hard", ["medqa"], endpoint=broken.url, model=model, concurrency=1,
                max_retries=0)  # fmt: skip
     assert len(broken.forwarded) == 20
@@ -234,7 +235,7 @@ def test_ctrl_c_loses_no_finished_answer(tmp_path, corpus):
 
 
 def test_the_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp_path, monkeypatch):
-    """`--demo --model tiny --backend local`: the tiny model behind `transformers serve`, started and
+    """`--demo --model tiny --backend transformers-serve`: the tiny model behind `transformers serve`, started and
     stopped by medvlt (the README's demo scores with demo-base in process: tests/test_demo_learning.py)."""
     from click.testing import CliRunner
 
@@ -244,14 +245,15 @@ def test_the_demo_builds_text_hard_with_the_tiny_model_served_locally(tmp_path, 
     servers_before = {p.pid for p in _children() if "transformers.cli" in " ".join(p.cmdline())}
     result = CliRunner().invoke(
         cli, ["data", "build", "--split", "text-hard", "--demo", "--out", str(tmp_path / "d"), "--model", "tiny",
-              "--backend", "local", "--rollouts", "4", "--max-tokens", "24", "--min-pass", "0", "--max-pass", "3"]
+              "--backend", "transformers-serve", "--rollouts", "4", "--max-tokens", "24", "--min-pass", "0", "--max-pass", "3"]
     )  # fmt: skip
     assert result.exit_code == 0, result.output[-3000:]
     stats = json.loads((tmp_path / "d" / "stats.json").read_text())
-    assert stats["difficulty"]["model"] == "tiny" and stats["difficulty"]["backend"] == "local"
+    assert stats["difficulty"]["model"] == "tiny" and stats["difficulty"]["backend"] == "transformers-serve"
     assert stats["num_records"] > 0 and sum(stats["pass_counts"].values()) >= stats["num_records"]
     card = (tmp_path / "d" / "README.md").read_text()
-    assert "Scored by **tiny** (served through local) with k=4 rollouts" in card and "random weights" in card
+    assert "Scored by **tiny** (served through transformers-serve) with 4 rollouts" in card
+    assert "random weights" in card
     assert (tmp_path / "cache" / "tiny-qwen2.5-vl").is_dir()  # built on first use
     servers_after = {p.pid for p in _children() if "transformers.cli" in " ".join(p.cmdline())}
     assert servers_after <= servers_before  # the server medvlt started is gone

@@ -22,7 +22,7 @@ def build(tmp_path_factory):
     """A small text-all build of the demo MedQA and HeadQA questions, and its gold answers."""
     root = tmp_path_factory.mktemp("distill")
     corpus = write_demo_corpus(root / "demo")
-    context = BuildContext(out=root / "build", source_paths={n: str(corpus[n]) for n in ("medqa", "headqa")},
+    context = BuildContext(source_paths={n: str(corpus[n]) for n in ("medqa", "headqa")},
                            decontaminate_against=[], only_sources=["medqa", "headqa"])  # fmt: skip
     run_build(make_plan("text-all", context), root / "build")
     rows = [
@@ -80,7 +80,7 @@ def image_build(tmp_path_factory):
     """A small image-all build of the demo PMC-VQA questions."""
     root = tmp_path_factory.mktemp("distill-images")
     corpus = write_demo_corpus(root / "demo")
-    context = BuildContext(out=root / "build", source_paths={"pmc_vqa": str(corpus["pmc_vqa"])},
+    context = BuildContext(source_paths={"pmc_vqa": str(corpus["pmc_vqa"])},
                            decontaminate_against=[], only_sources=["pmc_vqa"])  # fmt: skip
     run_build(make_plan("image-all", context), root / "build")
     rows = [
@@ -97,7 +97,7 @@ def test_distill_with_the_tiny_model_served_locally(tmp_path, build, image_build
     monkeypatch.setenv("MEDVLT_CACHE", str(tmp_path / "cache"))
     folder, gold = build if kind == "text" else image_build
     result = CliRunner().invoke(cli, ["data", "distill", "--dataset", str(folder), "--teacher", "tiny",
-                                      "--backend", "local", "--n", "1", "--max-tokens", "8",
+                                      "--backend", "transformers-serve", "--n", "1", "--max-tokens", "8",
                                       "--concurrency", "4", "--out", str(tmp_path / "d")])  # fmt: skip
     assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "d" / "stats.json").read_text())

@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from medvlt_cli.main import cli
-from medvlt_train.data import resolve_dataset
+from medvlt_data.benchmarks import EVAL_BENCHMARKS, card_columns
+from medvlt_data.datasets import resolve_dataset
 from medvlt_train.eval.generations import read_generations, run_file
-from medvlt_train.eval.questions import BENCHMARK_KEYS, build_eval_split, load_questions
+from medvlt_train.eval.questions import build_eval_split, load_questions
 from medvlt_train.eval.report import regrade
 from medvlt_train.eval.runner import EvalSettings, run_eval
 from tests.conftest import realdata
@@ -69,7 +70,7 @@ def test_tiny_model_on_real_vqa_rad_end_to_end(tmp_path, tiny_model_env):
 def demo_eval(tmp_path_factory) -> Path:
     """An eval build of all six benchmarks from the embedded demo corpus."""
     return build_eval_split(
-        tmp_path_factory.mktemp("demo-eval") / "build", list(BENCHMARK_KEYS), {}, demo=True
+        tmp_path_factory.mktemp("demo-eval") / "build", list(EVAL_BENCHMARKS), {}, demo=True
     )
 
 
@@ -106,7 +107,7 @@ def _server(gold: dict[str, str]):
 @pytest.fixture(scope="module")
 def gold(demo_eval):
     """(key -> gold letter, the questions) of the demo eval build."""
-    questions = load_questions(resolve_dataset(demo_eval), list(BENCHMARK_KEYS))
+    questions = load_questions(resolve_dataset(demo_eval), list(EVAL_BENCHMARKS))
     keys = {q.id: _key(q.question, q.options, q.images[0] if q.images else None) for q in questions}
     return {keys[q.id]: q.answer_label for q in questions}, questions, keys
 
@@ -122,7 +123,7 @@ def test_accuracies_runs_and_spread_are_exact(tmp_path, demo_eval, gold):
     with OpenAIProxy(_server(table)) as proxy:
         results = run_eval(_settings(tmp_path / "ev", proxy), resolve_dataset(demo_eval))
         assert proxy.chat_requests == 2 * len(questions)
-    for key in BENCHMARK_KEYS:
+    for key in EVAL_BENCHMARKS:
         mine = [q for q in questions if q.benchmark == key]
         runs = [[_verdict(keys[q.id], seed) for q in mine] for seed in (42, 43)]
         strict = [round(100 * v.count("strict") / len(mine), 4) for v in runs]
@@ -190,7 +191,7 @@ def test_interrupted_eval_resumes_without_regenerating(tmp_path, demo_eval, gold
 
 def test_compare_folders_table_and_chart(tmp_path, demo_eval, gold):
     folders = []
-    for name, benchmarks in (("a", ["vqa_rad", "slake"]), ("b", list(BENCHMARK_KEYS))):
+    for name, benchmarks in (("a", ["vqa_rad", "slake"]), ("b", list(EVAL_BENCHMARKS))):
         with OpenAIProxy(_server(gold[0])) as proxy:
             run_eval(
                 _settings(tmp_path / name, proxy, benchmarks=benchmarks, runs=1), resolve_dataset(demo_eval)
@@ -217,7 +218,7 @@ def test_vllm_backend_starts_and_stops_vllm_serve(tmp_path, demo_eval, gold, mon
     assert args[:2] == ["serve", "Qwen/Qwen2.5-VL-3B-Instruct"] and "--trust-remote-code" not in args
     assert args[args.index("--tensor-parallel-size") + 1] == "2"
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
-    for key in BENCHMARK_KEYS:
+    for key in EVAL_BENCHMARKS:
         mine = [q for q in questions if q.benchmark == key]
         share = round(100 * sum(q.answer_label == "A" for q in mine) / len(mine), 4)
         assert results["benchmarks"][key]["runs"] == [share], key
@@ -237,7 +238,7 @@ def test_eval_results_feed_the_model_card(tmp_path, demo_eval, gold):
     from hub_cards.model_card import render_model_card
     from tests.test_model_card import run_record
 
-    card = render_model_card(run_record(), [], benchmarks)
+    card = render_model_card(run_record(), [], benchmarks, benchmarks=card_columns())
     pmc = results["benchmarks"]["pmc_vqa"]
     row = f"| {pmc['accuracy']:.2f} | 0.00 | {pmc['accuracy_lenient_paper']:.2f} | {pmc['accuracy_robust']:.2f} |"
     assert row in card and "| strict | spread | lenient (paper) | robust |" in card
@@ -254,7 +255,7 @@ def test_errors_are_clear(tmp_path, demo_eval):
     result = CliRunner().invoke(
         cli, ["eval", "--model", "m", "--out", str(tmp_path), "--benchmarks", "medqa"]
     )
-    assert result.exit_code == 2 and "unknown ['medqa']" in result.output
+    assert result.exit_code == 2 and "unknown benchmark(s) ['medqa']" in result.output
     result = CliRunner().invoke(cli, ["eval", "regrade", str(tmp_path)])
     assert result.exit_code == 1 and "not an evaluation folder" in result.output
     result = CliRunner().invoke(cli, ["eval", "compare", str(tmp_path)])
@@ -279,25 +280,27 @@ def test_errors_are_clear(tmp_path, demo_eval):
 
 
 def test_eval_recipe_counts_are_the_papers():
+    from medvlt_data.benchmarks import BENCHMARKS
     from medvlt_data.recipes import recipe_params
 
-    expected = {e["benchmark"]: e["expected"] for e in recipe_params("eval")["sources"]}
+    assert recipe_params("eval")["benchmarks"] == list(EVAL_BENCHMARKS)
+    expected = {e["benchmark"]: e["expected"] for key in EVAL_BENCHMARKS for e in BENCHMARKS[key].entries()}
     assert expected == {"pmc_vqa": 2000, "mmmu_medical": 170, "medxpertqa_mm": 2000, "pathvqa": 3362,
                         "slake": 416, "vqa_rad": 272}  # fmt: skip
-    assert sum(expected.values()) == 8220 and tuple(expected) == BENCHMARK_KEYS
+    assert sum(expected.values()) == 8220 and tuple(expected) == EVAL_BENCHMARKS
 
 
 def test_demo_eval_build_holds_every_adapter_record(demo_eval):
     """Benchmark construction on written fixtures: each benchmark of the eval build holds exactly the
     records its source adapter reads from the fixture for the recipe's splits (every file when the
     fixture lacks them), nothing deduplicated or decontaminated away."""
+    from medvlt_data.benchmarks import BENCHMARKS
     from medvlt_data.demo import write_demo_corpus
-    from medvlt_data.recipes import recipe_params
     from medvlt_data.sources import Rejected, SourceError, get_source
 
     stats = json.loads((demo_eval / "stats.json").read_text())
     corpus = write_demo_corpus(demo_eval.parent / "again")
-    for entry in recipe_params("eval")["sources"]:
+    for entry in (e for key in EVAL_BENCHMARKS for e in BENCHMARKS[key].entries()):
         source, path = get_source(entry["name"], entry.get("config")), str(corpus[entry["name"]])
         try:
             items = [i for split in entry["splits"] for i in source.read(path=path, split=split)]

@@ -65,7 +65,7 @@ def test_training_pools_keep_the_resize(tmp_path):
     from medvlt_data.recipes import BuildContext, make_plan
 
     assert BuildPlan(name="x", version=1, description="", sources=[]).resize_images is True
-    plan = make_plan("eval", BuildContext(out=tmp_path, source_paths={"vqa_rad": str(tmp_path)},
+    plan = make_plan("eval", BuildContext(source_paths={"vqa_rad": str(tmp_path)},
                                           only_sources=["vqa_rad"]))  # fmt: skip
     assert plan.resize_images is False
     import io

@@ -118,8 +118,8 @@ def asked(monkeypatch) -> list[tuple[str, tuple[bytes, ...]]]:
 def test_eval_defaults_to_the_released_set_with_its_images_and_commit(
     tmp_path, hub: HubServer, tiny_model_env, asked, monkeypatch
 ):
-    from medvlt_train.data import load_records
-    from medvlt_train.tiny import default_cache_root
+    from medvlt_data.cache import default_cache_root
+    from medvlt_data.datasets import load_records
 
     rows = released_eval_rows()
     commit = _serve(tmp_path, rows)
@@ -181,6 +181,7 @@ def test_dataset_option_takes_a_revision_or_a_pulled_folder(tmp_path, hub: HubSe
     from huggingface_hub import ModelCard
 
     from hub_cards.model_card import read_eval_results, render_model_card
+    from medvlt_data.benchmarks import card_columns
     from tests.test_model_card import run_record
 
     rows = released_eval_rows()
@@ -199,7 +200,8 @@ def test_dataset_option_takes_a_revision_or_a_pulled_folder(tmp_path, hub: HubSe
     assert (dataset["revision"], dataset["commit"], dataset["label"]) == ("v1", first, f"{REPO}@v1")
     assert f"Dataset: `{REPO}@v1`, commit `{first}`." in (tmp_path / "a" / "results.md").read_text()
     card = render_model_card(run_record(), eval_results=read_eval_results(tmp_path / "a" / "results.json"),
-                             eval_source={"dataset": dataset, "seeds": results["seeds"]})  # fmt: skip
+                             eval_source={"dataset": dataset, "seeds": results["seeds"]},
+                             benchmarks=card_columns())  # fmt: skip
     assert f"Questions from `{REPO}@v1` at commit `{first}`, 1 run(s) with seeds 42." in card
     assert f"| SLAKE | `{REPO}` | 2 |" in card  # the Hub dataset evaluated on, not the raw source's id
     index = ModelCard(card).data.eval_results
@@ -239,8 +241,8 @@ def test_dataset_and_a_build_option_exclude_each_other(tmp_path):
 def test_the_real_released_images_come_through_byte_for_byte(tmp_path, hub: HubServer):
     """The six sample images of UCSC-VLAA/MedVLThinker's assets/ (named after the Eval set's
     ``dataset_name`` values: assets/pmc_vqa.jpg, MMMU-medical.png, ...) as a release's images."""
+    from medvlt_data.datasets import load_records
     from medvlt_data.pull import pull_dataset
-    from medvlt_train.data import load_records
     from tests.conftest import realdata
 
     folder = realdata("medvlthinker_demo")

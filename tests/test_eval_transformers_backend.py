@@ -8,7 +8,8 @@ import random
 import pytest
 from PIL import Image
 
-from medvlt_train.eval.transformers_backend import GenerationRequest, TransformersGenerator
+from medvlt_train.eval.backend import EvalBackend, GenerationRequest
+from medvlt_train.eval.transformers_backend import TransformersGenerator
 
 MAX_NEW_TOKENS = 12
 
@@ -91,13 +92,8 @@ def test_greedy_is_deterministic_and_independent_of_batch_size_and_seed(
     assert generator.generate(REQUESTS, seed=123) == batched_outputs  # greedy: the seed does not matter
     other = TransformersGenerator("tiny", batch_size=3, max_new_tokens=MAX_NEW_TOKENS)
     try:
-        assert other.describe() == {
-            "backend": "transformers",
-            "model": "tiny",
-            "device": "cpu",
-            "dtype": "float32",
-            "batch_size": 3,
-        }
+        resolved = (other.model_name, other.device, other.dtype, other.batch_size)
+        assert resolved == ("tiny", "cpu", "float32", 3)
         assert other.generate(REQUESTS, seed=0) == batched_outputs
         assert other.generate(list(reversed(REQUESTS)), seed=0) == list(reversed(batched_outputs))
     finally:
@@ -146,12 +142,13 @@ def test_unknown_dtype_lists_the_allowed_ones():
         TransformersGenerator("tiny", dtype="int8")
 
 
-def test_describe(generator, tiny_model_path):
-    assert generator.name == "transformers"
-    assert generator.describe() == {
-        "backend": "transformers",
-        "model": str(tiny_model_path),
-        "device": "cpu",
-        "dtype": "float32",
-        "batch_size": 2,
-    }
+def test_the_settings_it_resolved(generator, tiny_model_path):
+    assert isinstance(generator, EvalBackend)
+    resolved = (generator.model_name, generator.device, generator.dtype, generator.batch_size)
+    assert resolved == (str(tiny_model_path), "cpu", "float32", 2)
+
+
+def test_generate_each_hands_over_every_answer_by_index(generator, batched_outputs):
+    done: list[tuple[int, str]] = []
+    generator.generate_each(REQUESTS, 0, lambda index, text: done.append((index, text)))
+    assert sorted(done) == list(enumerate(batched_outputs))

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 
 from medvlt_cli.main import cli
 from medvlt_data import hub as hub_module
-from medvlt_data.parquet_io import parquet_files
-from medvlt_data.pipeline.build import content_hash
+from medvlt_data.parquet_io import content_hash, parquet_files
 from tests import hub_server
 from tests.hub_server import HubServer
 
@@ -187,7 +186,7 @@ def _push_release(tmp_path: Path, repo: str, kind: str, split: str, rows: list[d
 
 
 def test_the_pmc_vqa_releases_become_records(tmp_path, hub: HubServer, outputs):
-    from medvlt_train.data import load_records
+    from medvlt_data.datasets import load_records
 
     rows = _pmc_rows(3)
     rows[2]["answer"] = "Ultrasound"  # not the text of its option B: no valid training record
@@ -217,7 +216,7 @@ def test_the_pmc_vqa_releases_become_records(tmp_path, hub: HubServer, outputs):
 
 
 def test_the_m23k_release_becomes_text_records(tmp_path, hub: HubServer, outputs):
-    from medvlt_train.data import load_records
+    from medvlt_data.datasets import load_records
 
     options = {"A": "Phrenic nerve", "B": "Vagus nerve", "C": "Intercostal nerves", "D": "Accessory nerve"}
     rows = [{"question": "Which nerve innervates the diaphragm?", "options": json.dumps(options),
@@ -234,7 +233,7 @@ def test_the_m23k_release_becomes_text_records(tmp_path, hub: HubServer, outputs
 
 
 def test_the_eval_release_is_filed_by_benchmark_and_keeps_every_question(tmp_path, hub: HubServer, outputs):
-    from medvlt_train.data import load_records, resolve_dataset
+    from medvlt_data.datasets import load_records, resolve_dataset
     from medvlt_train.eval.questions import load_questions
     from tests.test_eval_released import released_eval_rows
 
@@ -284,7 +283,7 @@ def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(
 
     from transformers import AutoModelForImageTextToText
 
-    from medvlt_train.tiny import resolve_model
+    from medvlt_train.models import resolve_model
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model_env, model)

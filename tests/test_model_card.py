@@ -17,6 +17,10 @@ from hub_cards.model_card import (
     render_model_card,
     write_model_card,
 )
+from medvlt_data.benchmarks import card_columns
+
+#: The benchmarks' titles and Hub ids, the plain data the card is given.
+COLUMNS = card_columns()
 
 
 def run_record(**changes) -> dict:
@@ -76,7 +80,7 @@ RESULTS = {
 
 
 def test_front_matter_is_valid_hub_metadata():
-    meta = front_matter(run_record(), RESULTS)
+    meta = front_matter(run_record(), RESULTS, benchmarks=COLUMNS)
     assert meta["base_model"] == "Qwen/Qwen2.5-VL-3B-Instruct" and meta["datasets"] == ["ORG/text-hard"]
     assert (meta["license"], meta["license_name"]) == ("other", "qwen-research")  # the 3B's own license
     assert meta["pipeline_tag"] == "image-text-to-text" and "medical" in meta["tags"]
@@ -99,8 +103,8 @@ def test_front_matter_is_valid_hub_metadata():
 
 
 def test_card_text_names_the_run():
-    card = render_model_card(run_record(), LOG, RESULTS, "assets/training_curves.png")
-    assert ModelCard(card).data.to_dict() == front_matter(run_record(), RESULTS)
+    card = render_model_card(run_record(), LOG, RESULTS, "assets/training_curves.png", benchmarks=COLUMNS)
+    assert ModelCard(card).data.to_dict() == front_matter(run_record(), RESULTS, benchmarks=COLUMNS)
     for line in (
         "| dataset | `ORG/text-hard@v1-0123456789ab` |",
         "| dataset version | `v1-0123456789ab` |",
@@ -152,7 +156,7 @@ def test_write_model_card_reads_the_folder(tmp_path):
             }
         )
     )
-    text = write_model_card(tmp_path, eval_results=results).read_text()
+    text = write_model_card(tmp_path, eval_results=results, benchmarks=COLUMNS).read_text()
     assert "Questions from `ORG/eval@v1-abc` (version `v1-abc`), 3 run(s) with seeds 42, 43, 44." in text
     (tmp_path / "trainer_state.json").unlink()
     write_model_card(tmp_path)  # no log any more: no stale plot
@@ -176,10 +180,25 @@ def test_errors_name_what_is_wrong(tmp_path):
     results.write_text(json.dumps({"benchmarks": {"slake": {"accuracy": 50.0}}}))
     with pytest.raises(ValueError, match="'slake' has no question count 'n'"):
         read_eval_results(results)
+    with pytest.raises(ValueError, match="eval results need the benchmarks' titles and Hub ids"):
+        render_model_card(run_record(), [], RESULTS)
+
+
+def test_the_cards_import_nothing_of_medvlt():
+    """The cards are a rendering layer fed with plain data (titles and Hub ids come from the caller)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hub_cards.model_card, hub_cards.dataset_card; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('medvlt_data', 'medvlt_train', 'medvlt_cli')))")  # fmt: skip
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        == "[]\n"
+    )
 
 
 def test_demo_runs_and_demo_results_say_so_and_stay_out_of_the_model_index():
-    from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE, benchmark_hub_ids
+    from hub_cards.model_card import DEMO_EVAL_NOTE, DEMO_MODEL_NOTE
 
     demo_data = {"spec": "builds/demo", "label": "builds/demo", "version": "v2-aaaaaaaaaaaa", "demo": True}
     demo_eval = {"spec": "ev/eval-data", "label": "ev/eval-data", "version": "v1-bbbbbbbbbbbb", "demo": True}
@@ -191,15 +210,17 @@ def test_demo_runs_and_demo_results_say_so_and_stay_out_of_the_model_index():
             f"**{DEMO_MODEL_NOTE}**",
         ]
         assert "demo" in ModelCard(card).data.tags and DEMO_EVAL_NOTE not in card
-    card = render_model_card(run_record(), [], RESULTS, eval_source={"dataset": demo_eval, "seeds": [42]})
+    card = render_model_card(
+        run_record(), [], RESULTS, eval_source={"dataset": demo_eval, "seeds": [42]}, benchmarks=COLUMNS
+    )
     meta = yaml.safe_load(card.split("---\n")[1])
     assert "model-index" not in meta and meta["tags"][-1] == "demo"
     assert ModelCard(card).data.eval_results is None
-    assert not [hub_id for hub_id in benchmark_hub_ids().values() if hub_id in card]
+    assert not [c["hub_id"] for c in COLUMNS.values() if c["hub_id"] in card]
     assert "| PMC (demo) | `demo questions: ev/eval-data (v1-bbbbbbbbbbbb)` | 2,000 | 52.15 | 0.15 |" in card
     assert f"**{DEMO_EVAL_NOTE}**" in card and DEMO_MODEL_NOTE not in card  # trained on real data
     real = render_model_card(
-        run_record(), [], RESULTS, eval_source={"dataset": {"label": "x"}, "seeds": [42]}
+        run_record(), [], RESULTS, eval_source={"dataset": {"label": "x"}, "seeds": [42]}, benchmarks=COLUMNS
     )
     assert "demo" not in real.lower().split("## usage")[0]
     assert [r.dataset_type for r in ModelCard(real).data.eval_results][:1] == ["RadGenome/PMC-VQA"]
@@ -212,8 +233,8 @@ def test_write_model_card_reads_the_demo_flag_of_the_results_file(tmp_path):
     results = tmp_path / "results.json"
     # results.json's own "demo" flag counts even when its dataset entry lacks one
     results.write_text(json.dumps({"benchmarks": RESULTS, "dataset": {"label": "e"}, "demo": True}))
-    card = write_model_card(tmp_path, results).read_text()
+    card = write_model_card(tmp_path, results, benchmarks=COLUMNS).read_text()
     assert DEMO_EVAL_NOTE in card and ModelCard(card).data.eval_results is None
     results.write_text(json.dumps({"benchmarks": RESULTS, "dataset": {"label": "e"}, "demo": False}))
-    card = write_model_card(tmp_path, results).read_text()
+    card = write_model_card(tmp_path, results, benchmarks=COLUMNS).read_text()
     assert DEMO_EVAL_NOTE not in card and len(ModelCard(card).data.eval_results) == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 
 import numpy as np
@@ -10,16 +11,12 @@ import pytest
 from PIL import Image
 
 from medvlt_data.images import decode_image
-from medvlt_data.pipeline.decontaminate import (
-    BenchmarkIndex,
-    DecontaminationFilter,
-    question_words,
-    shingle_hashes,
-)
+from medvlt_data.pipeline.decontaminate import BenchmarkIndex, DecontaminationFilter, shingle_set
 from medvlt_data.pipeline.documents import record_to_document
 from medvlt_data.pipeline.image_step import ImagePrep, image_phash
 from medvlt_data.schema import Record
 from medvlt_data.sources import Rejected, get_source
+from medvlt_data.text import words
 from tests.conftest import realdata
 from tests.test_pipeline_images import Collector, encode, picture
 
@@ -58,7 +55,7 @@ def item(question, ref, images=(), options=None, source="bench") -> Record:
 
 
 def jaccard(a: str, b: str) -> float:
-    x, y = (set(shingle_hashes(question_words(t)).tolist()) for t in (a, b))
+    x, y = (set(shingle_set(words(t)).tolist()) for t in (a, b))
     return len(x & y) / len(x | y)
 
 
@@ -173,6 +170,17 @@ def test_save_load_round_trip(index, scan, tmp_path):
     assert loaded.match_text(OTHER_VIGNETTE) is None
 
 
+def test_an_index_of_another_format_is_refused_with_its_path(index, tmp_path):
+    path = index.save(tmp_path / "old.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = json.loads(str(arrays["header"]))
+    arrays["header"] = np.array(json.dumps({**header, "format": 1}))  # the blake2b / mod 2**31-1 layout
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match=r"old\.npz: benchmark index format 1, this medvlt reads format 2"):
+        BenchmarkIndex.load(path)
+
+
 def test_pickling(index, scan, tmp_path):
     copy = pickle.loads(pickle.dumps(index))
     assert copy.match_text(VIGNETTE) == ("medqa", "bench:test:1")
@@ -277,45 +285,6 @@ def test_real_vqa_rad_generic_questions_do_not_leak_across_images():
     assert len(shared_text) > 50  # "Is the heart enlarged?" and the like recur over other images
     assert all(index.match_text(r.question, r.options, has_images=True) is None for r in train)
     assert index.match_text(test[0].question, test[0].options) == ("vqa_rad", test[0].ref)
-
-
-def test_text_benchmark_definitions_are_m1s():
-    """text_benchmarks.yaml holds what UCSC-VLAA/m1 src/collect_data/decontaminate.py:30-65 loads: Hub id,
-    config and split of every text benchmark (PubMedQA: m1's own test half, pubmedqa.py:93-101)."""
-    from medvlt_data.recipes import recipe_params
-    from medvlt_data.recipes.benchmarks import known_benchmarks, text_benchmark_entries
-
-    loaded = {
-        (e["benchmark"], e["hub"], e.get("config"), tuple(e["splits"])) for e in text_benchmark_entries()
-    }
-    assert loaded == {
-        ("gpqa_diamond", "Idavidrein/gpqa", "gpqa_diamond", ("train",)),
-        ("medmcqa_validation", "openlifescienceai/medmcqa", None, ("validation",)),
-        ("medqa_test", "GBaker/MedQA-USMLE-4-options", None, ("test",)),
-        ("pubmedqa_test", "qiaojin/PubMedQA", None, ("test",)),
-        *{("mmlu_medical", "cais/mmlu", subject, ("test",)) for subject in
-          ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics", "professional_medicine")},
-        ("mmlu_pro", "TIGER-Lab/MMLU-Pro", None, ("test",)),
-    }  # fmt: skip
-    expected = {}
-    for entry in text_benchmark_entries():
-        expected[entry["benchmark"]] = expected.get(entry["benchmark"], 0) + entry["expected"]
-    assert expected == {"medqa_test": 1273, "medmcqa_validation": 4183, "pubmedqa_test": 500, "mmlu_medical": 954,
-                        "mmlu_pro": 12032, "gpqa_diamond": 198}  # fmt: skip
-    # text-all decontaminates against the six VQA benchmarks and every text benchmark
-    assert recipe_params("text-all")["decontaminate_against"] == known_benchmarks()
-    assert len(known_benchmarks()) == 12
-
-
-def test_an_unknown_benchmark_is_named_with_the_known_ones(tmp_path):
-    from medvlt_data.pipeline.build import BuildError
-    from medvlt_data.recipes import BuildContext
-    from medvlt_data.recipes.benchmarks import benchmark_records
-
-    with pytest.raises(
-        BuildError, match=r"unknown benchmark\(s\) \['mmlu'\]; known: \['pmc_vqa', .*'gpqa_diamond'\]"
-    ):
-        list(benchmark_records(["mmlu"], BuildContext(out=tmp_path)))
 
 
 def _m1_prompt_ratio(question: str, options: dict[str, str]) -> float:

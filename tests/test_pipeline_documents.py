@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from medvlt_data.pipeline.documents import document_to_record, document_to_row, record_to_document
-from medvlt_data.pipeline.steps import Normalize
+from medvlt_data.pipeline.prepare import Normalize
 from medvlt_data.schema import Record, to_row
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
-from medvlt_data.pipeline.near_dedup import MinhashBuckets, MinhashSignatures, batch_shingles, minhash_config
+from medvlt_data.pipeline.near_dedup import MinhashBuckets, MinhashSignatures, minhash_config
+from medvlt_data.text import batch_shingles, words
 
 WORDS = [
     "heart",
@@ -39,7 +40,7 @@ def _texts(count: int, seed: int = 0) -> list[str]:
 
 def _reference(step: MinhashSignatures, text: str) -> list[int] | None:
     """One text's signature in plain Python integers: min over shingles of (a*x + b) mod 2**64."""
-    grams, _ = batch_shingles([text], step.config.n_grams)
+    grams, _ = batch_shingles([words(text)], step.config.n_grams)
     if not grams.size:
         return None
     a, b = (row[0].tolist() for row in step.parameters)

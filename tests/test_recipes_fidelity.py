@@ -28,13 +28,19 @@ def _fields(name: str) -> dict:
     return recipes.load_recipe(name, "rlvr" if name.startswith("rlvr") else "sft")
 
 
-def _config(name: str):
-    """The TRL config the recipe builds (on CPU: use_cpu, since TrainingArguments refuses bf16 there)."""
+def _run(name: str, *overrides: str) -> recipes.TrainingRun:
+    """The recipe parsed (on CPU with use_cpu, since TrainingArguments refuses bf16 there)."""
     import torch
 
     kind = "rlvr" if name.startswith("rlvr") else "sft"
-    _, fields = recipes.split_recipe(_fields(name))
-    return recipes.build_config(fields if torch.cuda.is_available() else {**fields, "use_cpu": True}, kind)
+    return recipes.parse_recipe(
+        name, kind, [*overrides, *([] if torch.cuda.is_available() else ["use_cpu=true"])]
+    )
+
+
+def _config(name: str):
+    """The TRL config the recipe builds."""
+    return _run(name).config
 
 
 def _optimizer_batch(config) -> int:
@@ -242,16 +248,15 @@ def test_rlvr_actor_sharded_like_fsdp(name):
 )
 def test_continuation_starts_from_the_published_checkpoint(name, start):
     assert _fields(name)["model"] == start
-    merged = recipes.apply_overrides(_fields(name), ["model=runs/sft-3b"], "rlvr")  # or a run of one's own
-    assert recipes.split_recipe(merged)[0]["model"] == "runs/sft-3b"
+    assert _run(name, "model=runs/sft-3b").args.model == "runs/sft-3b"  # or a run of one's own
 
 
 @pytest.mark.parametrize("name", RLVR)
 def test_rlvr_reward_is_the_paper_format_gated_accuracy(name):
     # custom_reward_function.path=./train/my_reward.py (train-qwen2_5_vl_3b-m23k.sh:58), the prompt of
     # data_process/train_dataset/convert_verl_format.py
-    settings, _ = recipes.split_recipe(_fields(name))
-    assert settings["rewards"] == {"medvlt_paper": 1.0} and settings["prompt"] == "paper"
+    args = _run(name).args
+    assert args.rewards == {"medvlt_paper": 1.0} and args.prompt == "paper"
 
 
 # ---- SFT (TRL) ------------------------------------------------------------------------------------
@@ -358,7 +363,7 @@ def test_difficulty_scoring_as_estimate_pass_rate(split):
 
     d = recipe_params(split)["difficulty"]
     assert d["model"] == "Qwen/Qwen2.5-VL-3B-Instruct"
-    assert (d["k"], d["temperature"], d["top_p"], d["max_tokens"]) == (16, 1.0, 1.0, 4096)
+    assert (d["rollouts"], d["temperature"], d["top_p"], d["max_tokens"]) == (16, 1.0, 1.0, 4096)
     assert (d["min_pass"], d["max_pass"], d["prompt"]) == (1, 7, "paper")
 
 

@@ -1,4 +1,5 @@
-"""medvlt_train.rewards: format-gated accuracy (default and paper), accuracy, format, the registry."""
+"""medvlt_train.rewards: format-gated accuracy (default and paper), accuracy, format, the registry, and
+rewards of one's own by import path (``distinct_chars`` here, which the training tests name)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from medvlt_train.rewards import (
     get_rewards,
     medvlt_reward,
     medvlt_reward_paper,
+    resolve_reward,
 )
+
+
+def distinct_chars(completions, **columns):
+    """A reward of one's own: the number of distinct characters, which varies across a random model's rollouts
+    (medvlt's reward is 0 for all of them). Training tests name it ``tests.test_rewards:distinct_chars``."""
+    return [float(len(set(completion_text(c)))) for c in completions]
+
 
 GOOD = "<think>Islet beta cells secrete insulin.</think>\n<answer>B</answer>"
 
@@ -97,3 +106,26 @@ def test_get_rewards_unknown_name_lists_known():
         get_rewards({"medvlt": 1.0, "bleu": 1.0, "rouge": 0.5})
     with pytest.raises(ValueError, match="no rewards given"):
         get_rewards([])
+
+
+def test_a_reward_by_import_path():
+    funcs, weights = get_rewards({"tests.test_rewards:distinct_chars": 0.5, "medvlt": 1.0})
+    assert funcs == [distinct_chars, medvlt_reward] and weights == [0.5, 1.0]
+    assert resolve_reward("tests.test_rewards.distinct_chars") is distinct_chars  # the dotted spelling
+    assert distinct_chars(["aab", [{"role": "assistant", "content": "xyz"}]]) == [2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "tests.no_such_module:reward",
+            r"reward 'tests.no_such_module:reward': cannot import tests.no_such_module",
+        ),
+        ("tests.test_rewards:no_such_reward", r"module tests.test_rewards has no 'no_such_reward'"),
+        ("tests.test_rewards:CASES", r"tests.test_rewards.CASES is a list, not a function"),
+    ],
+)
+def test_a_reward_path_that_does_not_resolve_is_named(name, message):
+    with pytest.raises(ValueError, match=message):
+        get_rewards({name: 1.0})

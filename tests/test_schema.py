@@ -7,15 +7,15 @@ import json
 
 from PIL import Image
 
-from medvlt_data.schema import (
-    Record,
-    from_medvlthinker,
-    from_row,
-    record_hash,
-    to_medvlthinker,
-    to_row,
-    validate_record,
-)
+from medvlt_data.schema import Record, from_medvlthinker, from_row, record_hash, to_row, validate_record
+
+
+def medvlthinker_row(record: Record, index: int) -> dict:
+    """A row of MedVLThinker's released layout holding ``record``: medvlt's columns less source,
+    source_id, license, split, scores and meta, plus dataset_name and dataset_index."""
+    row = to_row(record)
+    kept = ("images", "question", "options", "answer_label", "answer", "reasoning", "hash")
+    return {**{k: row[k] for k in kept}, "dataset_name": record.source, "dataset_index": index}
 
 
 def _png() -> bytes:
@@ -75,7 +75,7 @@ def test_option_letters_and_limits():
 
 def test_medvlthinker_round_trip():
     record = _record(reasoning="The left ventricle pumps into the aorta.")
-    row = to_medvlthinker(record, index=7)
+    row = medvlthinker_row(record, index=7)
     assert set(row) == {
         "images", "question", "options", "answer_label", "answer", "reasoning", "dataset_name",
         "dataset_index", "hash",
@@ -103,3 +103,18 @@ def test_own_row_round_trip():
     record = _record(pass_count=3, num_rollouts=16, difficulty=0.8125)
     back = from_row(to_row(record))
     assert back == record
+
+
+def test_record_writer_shards_each_split_and_the_rows_read_back(tmp_path):
+    from medvlt_data.parquet_io import RecordWriter, read_records
+
+    writer = RecordWriter(tmp_path, shard_size=2)
+    for i, split in enumerate("aabaa"):
+        writer.write(_record(split=split, source_id=str(i)))
+    files = writer.close()
+    assert {k: [f.name for f in v] for k, v in files.items()} == {
+        "a": ["a-00000-of-00002.parquet", "a-00001-of-00002.parquet"], "b": ["b-00000-of-00001.parquet"]
+    }  # fmt: skip
+    assert writer.counts == {"a": 4, "b": 1}
+    assert [r.source_id for r in read_records(tmp_path)] == ["0", "1", "3", "4", "2"]
+    assert next(read_records(tmp_path)) == _record(split="a", source_id="0")

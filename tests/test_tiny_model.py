@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from medvlt_data.cache import default_cache_root
 from medvlt_train import tiny
+from medvlt_train.models import resolve_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -137,10 +139,10 @@ def test_tiny_model_cache_builds_once(tmp_path, monkeypatch):
     assert len(calls) == 1 and weights.stat().st_mtime_ns == stamp
 
     monkeypatch.setenv("MEDVLT_CACHE", str(tmp_path))
-    assert tiny.default_cache_root() == tmp_path
-    assert tiny.resolve_model("tiny") == str(path)
-    assert tiny.resolve_model("Qwen/Qwen2.5-VL-3B-Instruct") == "Qwen/Qwen2.5-VL-3B-Instruct"
-    assert tiny.resolve_model(str(tmp_path)) == str(tmp_path)
+    assert default_cache_root() == tmp_path
+    assert resolve_model("tiny") == str(path)
+    assert resolve_model("Qwen/Qwen2.5-VL-3B-Instruct") == "Qwen/Qwen2.5-VL-3B-Instruct"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
     assert len(calls) == 1
 
     # A changed recipe rebuilds, replacing the folder.
@@ -171,4 +173,4 @@ def test_incomplete_folder_is_rebuilt(tmp_path):
 
 def test_default_cache_root_without_env(monkeypatch):
     monkeypatch.delenv("MEDVLT_CACHE", raising=False)
-    assert tiny.default_cache_root() == Path(os.path.expanduser("~")) / ".cache" / "medvlt"
+    assert default_cache_root() == Path(os.path.expanduser("~")) / ".cache" / "medvlt"

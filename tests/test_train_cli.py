@@ -18,7 +18,6 @@ import yaml
 from click.testing import CliRunner
 
 from medvlt_cli.main import cli
-from medvlt_train import rewards
 from tests import hub_server
 from tests.openai_proxy import OpenAIProxy, asked, scripted
 
@@ -98,20 +97,16 @@ def _changed(before: Path, after: Path) -> list[str]:
     return [name for name in a if not torch.equal(a[name], b[name])]
 
 
-def _distinct_chars(completions, **columns):
-    """A test reward with variance across the random model's rollouts (medvlt's is always 0 for it)."""
-    return [float(len(set(rewards.completion_text(c)))) for c in completions]
+#: A reward of one's own by import path, with variance across the random model's rollouts (medvlt's is 0).
+DISTINCT_CHARS = "tests.test_rewards:distinct_chars"
 
 
 @pytest.mark.parametrize("modality", ["text", "image"])
 @pytest.mark.parametrize("kind", ["sft", "rlvr"])
-def test_two_steps_on_curated_builds_update_the_model(
-    tmp_path, tiny_model_path, builds, monkeypatch, kind, modality
-):
-    monkeypatch.setitem(rewards.REWARDS, "distinct_chars", _distinct_chars)
+def test_two_steps_on_curated_builds_update_the_model(tmp_path, tiny_model_path, builds, kind, modality):
     build, distilled = builds[modality]
     dataset = distilled if kind == "sft" else build
-    extra = ["rewards={distinct_chars: 1.0, medvlt: 1.0}"] if kind == "rlvr" else []
+    extra = [f"rewards={{{DISTINCT_CHARS}: 1.0, medvlt: 1.0}}"] if kind == "rlvr" else []
     output = _invoke("train", kind, "--dataset", dataset, "--recipe", "tiny", "--output", tmp_path / "run",
                      "max_steps=2", *extra)  # fmt: skip
     stats = json.loads((dataset / "stats.json").read_text())
@@ -134,7 +129,7 @@ def test_two_steps_on_curated_builds_update_the_model(
         }
     else:
         assert run["data"] == {"prompts": stats["num_records"]}
-        assert [r["name"] for r in run["rewards"]] == ["distinct_chars", "medvlt"]
+        assert [r["name"] for r in run["rewards"]] == [DISTINCT_CHARS, "medvlt"]
     card = (tmp_path / "run" / "README.md").read_text()
     assert f"| dataset version | `{stats['version']}` |" in card
     assert (tmp_path / "run" / "assets" / "training_curves.png").read_bytes().startswith(b"\x89PNG")

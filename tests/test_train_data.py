@@ -1,4 +1,5 @@
-"""medvlt_train.data: loading builds and MedVLThinker-layout Parquet, TRL formatting, SFT/RL datasets."""
+"""Loading builds and MedVLThinker-layout Parquet (medvlt_data.datasets); TRL formatting and SFT/RL
+datasets (medvlt_train.data)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from medvlt_data.datasets import DatasetLoadError, load_records
 from medvlt_data.parquet_io import write_records
-from medvlt_data.schema import Record, to_medvlthinker
+from medvlt_data.schema import Record
 from medvlt_data.verify import PROMPTS
-from medvlt_train.data import (
-    DatasetLoadError,
-    load_records,
-    rl_dataset,
-    sft_dataset,
-    to_trl_example,
-)
+from medvlt_train.data import rl_dataset, sft_dataset, to_trl_example
+from tests.test_schema import medvlthinker_row
 
 
 def png(color: str, size=(40, 30), mode="RGB") -> bytes:
@@ -81,7 +78,7 @@ def test_load_from_build_folder_and_parquet_file(build):
 
 
 def test_load_medvlthinker_layout(tmp_path):
-    rows = [to_medvlthinker(r, i) for i, r in enumerate(records())]
+    rows = [medvlthinker_row(r, i) for i, r in enumerate(records())]
     assert "source" not in rows[0]
     (tmp_path / "data").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data" / "train-00000-of-00001.parquet")
@@ -162,7 +159,7 @@ def test_prompt_token_counts_equal_the_processors_expanded_input(tiny_model_env)
     import transformers
 
     from medvlt_train.data import prompt_token_counts
-    from medvlt_train.tiny import resolve_model
+    from medvlt_train.models import resolve_model
 
     processor = transformers.AutoProcessor.from_pretrained(resolve_model("tiny"))
     rows = records()

@@ -1,10 +1,13 @@
 """SFT and RLVR entry points end to end on CPU: the tiny Qwen2.5-VL trains for two steps, its
-parameters move, and the saved folder reloads. Recipes load, type their overrides and build configs."""
+parameters move, and the saved folder reloads. Recipes load, TRL's parser types their overrides and builds
+the configs; a reward named by import path is called."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,17 +173,14 @@ def test_sft_cuts_text_at_max_length_but_never_image_examples(tmp_path, monkeypa
 
 # ---- RLVR -----------------------------------------------------------------------------------------
 
-
-def _distinct_chars(completions, **columns):
-    """A test reward that varies across the random model's rollouts (all of which get 0 from medvlt)."""
-    return [float(len(set(rewards.completion_text(c)))) for c in completions]
+#: A reward of one's own by import path (it varies across the random model's rollouts; medvlt's is 0 for all).
+DISTINCT_CHARS = "tests.test_rewards:distinct_chars"
 
 
 @pytest.mark.parametrize("with_images", [False, True], ids=["text", "images"])
-def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_model_path, monkeypatch, with_images):
+def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_model_path, with_images):
     from medvlt_train import rlvr
 
-    monkeypatch.setitem(rewards.REWARDS, "distinct_chars", _distinct_chars)
     data = _build(tmp_path, with_images)
     out = rlvr.main(
         [
@@ -188,13 +188,22 @@ def test_rlvr_two_steps_updates_and_saves(tmp_path, tiny_model_path, monkeypatch
             f"dataset={data}",
             f"output_dir={tmp_path / 'out'}",
             "max_steps=2",
-            "rewards={distinct_chars: 1.0, medvlt: 1.0}",
+            f"rewards={{{DISTINCT_CHARS}: 1.0, medvlt: 1.0}}",
         ]
     )
     out = Path(out)
     _assert_trained(tiny_model_path, out, vision=with_images)
     steps = [row for row in _log_history(out) if "reward" in row]
     assert len(steps) == 2
+    # Both rewards were called: the trainer logs each under its function's name.
+    assert all(
+        row["rewards/distinct_chars/mean"] > 0 and "rewards/medvlt_reward/mean" in row for row in steps
+    )
+    run = json.loads((out / "medvlt_run.json").read_text())
+    assert [(r["name"], r["function"], r["weight"]) for r in run["rewards"]] == [
+        (DISTINCT_CHARS, "distinct_chars", 1.0),
+        ("medvlt", "medvlt_reward", 1.0),
+    ]
     # Rewards vary within groups, so GRPO has non-zero advantages and a gradient.
     assert all(row["reward_std"] > 0 for row in steps), steps
     assert all(row["grad_norm"] > 0 for row in steps), steps
@@ -215,15 +224,23 @@ def test_rlvr_refuses_a_prompt_over_max_prompt_length(tmp_path):
     assert "and 3 more; leave them out of the data or raise max_prompt_length" in message
     assert not (tmp_path / "out").exists()
     with pytest.raises(recipes.RecipeError, match="'max_prompt_length' is an RLVR key"):
-        recipes.apply_overrides(recipes.load_recipe("sft-tiny", "sft"), ["max_prompt_length=60"], "sft")
+        recipes.parse_recipe("sft-tiny", "sft", ["max_prompt_length=60"])
 
 
 # ---- recipes --------------------------------------------------------------------------------------
 
 
-def _on_this_machine(fields: dict) -> dict:
+def _on_this_machine(*overrides: str) -> list[str]:
     """GPU recipes ask for bf16, which TrainingArguments refuses without a GPU unless ``use_cpu``."""
-    return fields if torch.cuda.is_available() else {**fields, "use_cpu": True}
+    return [*overrides, *([] if torch.cuda.is_available() else ["use_cpu=true"])]
+
+
+#: Recipe keys that are medvlt's, not the TRL config's.
+MEDVLT_FIELDS = {f.name for f in dataclasses.fields(recipes.MedvltArguments)}
+
+
+def _config_fields(run: recipes.TrainingRun) -> dict:
+    return {k: v for k, v in run.fields.items() if k not in MEDVLT_FIELDS}
 
 
 def test_packaged_recipes_build_configs():
@@ -235,17 +252,17 @@ def test_packaged_recipes_build_configs():
     }
     for name in names:
         kind = "sft" if name.startswith("sft") else "rlvr"
-        settings, fields = recipes.split_recipe(recipes.load_recipe(name, kind))
-        assert settings["model"] and settings["prompt"] in ("paper", "default")
-        config = recipes.build_config(_on_this_machine(fields), kind)
-        assert isinstance(config.learning_rate, float)
+        run = recipes.parse_recipe(name, kind, _on_this_machine())
+        assert run.recipe == name and run.args.model and run.args.prompt in ("paper", "default")
+        assert isinstance(run.config, recipes.config_class(kind))
+        assert isinstance(run.config.learning_rate, float)
         if kind == "rlvr":
-            rewards.get_rewards(settings["rewards"])
+            rewards.get_rewards(run.args.rewards)
 
 
 def test_paper_hyperparameters_mapped():
-    _, sft_fields = recipes.split_recipe(recipes.load_recipe("sft-qwen2.5-vl-3b", "sft"))
-    sft = recipes.build_config(_on_this_machine(sft_fields), "sft")
+    sft_run = recipes.parse_recipe("sft-qwen2.5-vl-3b", "sft", _on_this_machine())
+    sft, sft_fields = sft_run.config, _config_fields(sft_run)
     assert (sft.learning_rate, sft.lr_scheduler_type.value, sft.warmup_steps) == (1e-5, "cosine", 0.05)
     assert (sft.num_train_epochs, sft.weight_decay, sft.adam_beta1, sft.adam_beta2) == (5, 1e-4, 0.9, 0.95)
     assert sft.bf16 and sft.completion_only_loss
@@ -253,14 +270,13 @@ def test_paper_hyperparameters_mapped():
     # The same SFT hyperparameters at every size; only 32B checkpoints activations, as the released 32B run
     # did (UCSC-VLAA/MedVLThinker train/sft/train_commands.sh:9,21,33). Per-fact checks: test_recipes_fidelity.
     for size in ("7b", "32b"):
-        _, fields = recipes.split_recipe(recipes.load_recipe(f"sft-qwen2.5-vl-{size}", "sft"))
+        fields = _config_fields(recipes.parse_recipe(f"sft-qwen2.5-vl-{size}", "sft", _on_this_machine()))
         skip = {"output_dir", "activation_checkpointing"}
         assert {k: v for k, v in fields.items() if k not in skip} == {
             k: v for k, v in sft_fields.items() if k not in skip
         }
     for size in ("3b", "7b", "32b"):
-        _, fields = recipes.split_recipe(recipes.load_recipe(f"rlvr-qwen2.5-vl-{size}", "rlvr"))
-        rl = recipes.build_config(_on_this_machine(fields), "rlvr")
+        rl = recipes.parse_recipe(f"rlvr-qwen2.5-vl-{size}", "rlvr", _on_this_machine()).config
         assert (rl.num_generations, rl.learning_rate, rl.beta, rl.entropy_coef) == (8, 1e-6, 0.01, 0.0)
         # train-qwen2_5_vl_32b-m23k.sh:25,34: batch 128, mini-batch 64; the others 256 and 128
         prompts = 128 if size == "32b" else 256
@@ -268,21 +284,17 @@ def test_paper_hyperparameters_mapped():
         assert rl.per_device_train_batch_size * 8 * rl.gradient_accumulation_steps == prompts // 2 * 8
         assert rl.max_completion_length == 4096 and rl.num_train_epochs == 5
         assert rl.use_vllm and rl.vllm_mode == "colocate" and rl.loss_type == "dapo"
-    settings, fields = recipes.split_recipe(recipes.load_recipe("rlvr-qwen2.5-vl-32b", "rlvr"))
-    assert settings["model"] == "Qwen/Qwen2.5-VL-32B-Instruct" and settings["accelerate"] == "zero3"
-    assert fields["vllm_tensor_parallel_size"] == 4
+    run = recipes.parse_recipe("rlvr-qwen2.5-vl-32b", "rlvr", _on_this_machine())
+    assert run.args.model == "Qwen/Qwen2.5-VL-32B-Instruct" and run.args.accelerate == "zero3"
+    assert run.config.vllm_tensor_parallel_size == 4
     assert recipes.load_recipe("sft-qwen2.5-vl-32b", "sft")["accelerate"] == "zero3"
     assert recipes.load_recipe("qwen2.5-vl-7b", "rlvr")["accelerate"] == "zero3"  # name without its kind
 
 
 def test_vllm_options_pass_through_to_grpo_config():
-    recipe = recipes.load_recipe("rlvr-qwen2.5-vl-3b", "rlvr")
-    merged = recipes.apply_overrides(
-        recipe, ["vllm_mode=server", "vllm_server_host=10.0.0.7", "vllm_server_port=8011",
-                 "vllm_gpu_memory_utilization=0.5", "vllm_enable_sleep_mode=true"], "rlvr",
-    )  # fmt: skip
-    _, fields = recipes.split_recipe(merged)
-    config = recipes.build_config(_on_this_machine(fields), "rlvr")
+    config = recipes.parse_recipe("rlvr-qwen2.5-vl-3b", "rlvr", _on_this_machine(
+        "vllm_mode=server", "vllm_server_host=10.0.0.7", "vllm_server_port=8011",
+        "vllm_gpu_memory_utilization=0.5", "vllm_enable_sleep_mode=true")).config  # fmt: skip
     assert (config.vllm_mode, config.vllm_server_host, config.vllm_server_port) == (
         "server",
         "10.0.0.7",
@@ -290,7 +302,7 @@ def test_vllm_options_pass_through_to_grpo_config():
     )
     assert config.vllm_gpu_memory_utilization == 0.5 and config.vllm_enable_sleep_mode is True
     with pytest.raises(recipes.RecipeError, match="vllm_serverhost"):
-        recipes.apply_overrides(recipe, ["vllm_serverhost=x"], "rlvr")
+        recipes.parse_recipe("rlvr-qwen2.5-vl-3b", "rlvr", ["vllm_serverhost=x"])
 
 
 def test_accelerate_configs_and_launch_command(tmp_path):
@@ -344,44 +356,66 @@ def test_a_deepspeed_launch_without_deepspeed_is_refused_before_it_starts(tmp_pa
 
 
 def test_overrides_are_typed_and_checked(tmp_path):
-    parsed = recipes.parse_overrides(
-        ["max_steps=3", "learning_rate=2e-5", "bf16=false", "rewards={medvlt: 1.0, format: 0.1}"], "rlvr"
-    )
-    assert parsed == {
+    overrides = ["max_steps=3", "learning_rate=2e-5", "bf16=false", "rewards={medvlt: 1.0, format: 0.1}",
+                 "keep_epoch=null"]  # fmt: skip
+    run = recipes.parse_recipe("rlvr-tiny", "rlvr", overrides)
+    assert {k: run.fields[k] for k in ("max_steps", "learning_rate", "bf16", "keep_epoch")} == {
         "max_steps": 3,
         "learning_rate": 2e-5,
         "bf16": False,
-        "rewards": {"medvlt": 1.0, "format": 0.1},
+        "keep_epoch": None,
     }
+    assert (run.config.max_steps, run.config.learning_rate, run.config.bf16) == (3, 2e-5, False)
+    assert run.args.rewards == {"medvlt": 1.0, "format": 0.1} and run.args.keep_epoch is None
+    assert run.fields["num_generations"] == 4 and "kind" not in run.fields  # the recipe's own keys too
+    # Typed values (as command-line options give them) go before the key=value overrides.
+    given = recipes.parse_recipe("sft-tiny", "sft", ["max_steps=3"], {"max_steps": 5, "output_dir": "o"})
+    assert (given.config.max_steps, given.config.output_dir, given.args.model) == (3, "o", "tiny")
     with pytest.raises(recipes.RecipeError, match="unknown override key"):
-        recipes.parse_overrides(["max_stepz=3"], "sft")
+        recipes.parse_recipe("sft-tiny", "sft", ["max_stepz=3"])
     with pytest.raises(recipes.RecipeError, match="key=value"):
-        recipes.parse_overrides(["max_steps"], "sft")
+        recipes.parse_recipe("sft-tiny", "sft", ["max_steps"])
+    with pytest.raises(recipes.RecipeError, match="invalid int value: 'three'"):
+        recipes.parse_recipe("sft-tiny", "sft", ["max_steps=three"])
+    with pytest.raises(recipes.RecipeError, match="unknown prompt 'terse'; known: default, paper"):
+        _ = recipes.parse_recipe("sft-tiny", "sft", ["prompt=terse"]).args
     with pytest.raises(recipes.RecipeError, match="not 'sft'"):
         recipes.load_recipe("rlvr-tiny", "sft")
     with pytest.raises(recipes.RecipeError, match="rewards"):
-        recipes.apply_overrides(recipes.load_recipe("sft-tiny", "sft"), ["rewards={medvlt: 1}"], "sft")
+        recipes.parse_recipe("sft-tiny", "sft", ["rewards={medvlt: 1}"])
     custom = tmp_path / "mine.yaml"
     custom.write_text("kind: sft\nmodel: tiny\nmax_steps: 1\nnot_a_field: 2\n")
     with pytest.raises(recipes.RecipeError, match="not_a_field"):
         recipes.load_recipe(custom, "sft")
+    custom.write_text("kind: sft\nmodel: tiny\nmax_steps: 1\n")
+    with pytest.raises(
+        recipes.RecipeError, match=re.escape(f"recipe {custom} sets no dataset; pass dataset=")
+    ):
+        recipes.parse_recipe(custom, "sft").check_required()
     with pytest.raises(recipes.RecipeError, match="unknown recipe"):
         recipes.load_recipe("no-such-recipe", "sft")
+
+
+def test_entry_point_help_lists_every_key(capsys):
+    with pytest.raises(SystemExit) as exited:
+        recipes.parse_command_line(["--help"], "rlvr")
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert "rlvr-tiny" in shown and "--max_prompt_length" in shown and "--num_generations" in shown
 
 
 # ---- the CLI ---------------------------------------------------------------------------------------
 
 
-def test_medvlt_train_rlvr_from_the_cli_writes_a_reloadable_model(tmp_path, tiny_model_path, monkeypatch):
+def test_medvlt_train_rlvr_from_the_cli_writes_a_reloadable_model(tmp_path, tiny_model_path):
     from click.testing import CliRunner
     from transformers import AutoModelForImageTextToText
 
     from medvlt_cli.main import cli
 
-    monkeypatch.setitem(rewards.REWARDS, "distinct_chars", _distinct_chars)
     data = _build(tmp_path, False)
     result = CliRunner().invoke(cli, ["train", "rlvr", "--dataset", str(data), "--recipe", "rlvr-tiny", "--output",
-                                      str(tmp_path / "run"), "max_steps=1", "rewards={distinct_chars: 1.0}"])  # fmt: skip
+                                      str(tmp_path / "run"), "max_steps=1", f"rewards={{{DISTINCT_CHARS}: 1.0}}"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"model saved to {tmp_path / 'run'}" in result.output
     assert AutoModelForImageTextToText.from_pretrained(tmp_path / "run").config.model_type == "qwen2_5_vl"

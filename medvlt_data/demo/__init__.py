@@ -10,22 +10,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-#: Modules of :mod:`medvlt_data.demo`, one per source, each with ``write(root) -> Path``.
-DEMO_SOURCES = (
-    "medqa",
-    "medmcqa",
-    "pubmedqa",
-    "headqa",
-    "pmc_vqa",
-    "vqa_rad",
-    "slake",
-    "pathvqa",
-    "mmmu_medical",
-    "medxpertqa",
-    "mmlu",
-    "mmlu_pro",
-    "gpqa",
-)
+from medvlt_data.sources import ADAPTER_MODULES
+
+#: Modules of :mod:`medvlt_data.demo`, one per source adapter and named after it, each with
+#: ``write(root) -> Path``.
+DEMO_SOURCES = ADAPTER_MODULES
 
 
 def write_demo_corpus(root: str | Path) -> dict[str, Path]:

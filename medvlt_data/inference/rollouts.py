@@ -38,11 +38,17 @@ class RolloutLog:
             )
 
     def add(self, key: str, completion: Completion) -> None:
-        self.done.setdefault(key, []).append(completion)
         self._checkpoint.add({"key": key, **completion.as_dict()})
+        self.done.setdefault(key, []).append(completion)
 
     def close(self) -> None:
         self._checkpoint.close()
+
+    def __enter__(self) -> RolloutLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 async def complete_k(

@@ -2,8 +2,10 @@
 
 A :class:`BenchmarkIndex` holds every benchmark item in two compact, picklable indexes:
 
-- text: exact hashes of the normalized question, and a MinHash LSH index over word 5-gram shingles
-  (candidates are verified by the exact Jaccard similarity of their hashed shingle sets);
+- text: exact hashes of the question's words, and a MinHash LSH index over word 5-gram shingles
+  (candidates are verified by the exact Jaccard similarity of their shingle sets); words, shingles
+  and signatures are :mod:`medvlt_data.text`'s, the stack near dedup uses, with fixed parameters
+  (:data:`MINHASH_SEED`);
 - images: 64-bit perceptual hashes, found through five bit-bands (by the pigeonhole principle, two
   hashes within Hamming distance 4 agree on at least one of five bands) and verified by distance.
 
@@ -18,8 +20,8 @@ Which texts are indexed follows what identifies an item. A short question ("Is t
   which otherwise match them through their images alone.
 
 Perceptual hashes of flat images (fewer than :data:`MIN_PHASH_BITS` set bits: a blank or uniform
-picture) carry no identity and are ignored. Every hash is deterministic (hashlib), so an index built
-once can be saved (:meth:`BenchmarkIndex.save`) and reused by any number of workers.
+picture) carry no identity and are ignored. Every hash is deterministic (xxh64, seeded parameters),
+so an index built once can be saved (:meth:`BenchmarkIndex.save`) and reused by any number of workers.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from medvlt_data.images import ImageError
-from medvlt_data.pipeline.image_step import document_options, image_phash
+from medvlt_data.pipeline.documents import document_options
+from medvlt_data.pipeline.image_step import image_phash
 from medvlt_data.schema import Record
+from medvlt_data.text import batch_shingles, hash64, minhash_parameters, minhash_signatures, words
 
 #: Word n-gram length of the text shingles.
 SHINGLE_WORDS = 5
@@ -48,57 +50,35 @@ MIN_PHASH_BITS = 16
 #: Bit widths of the five bands of a 64-bit perceptual hash.
 PHASH_BANDS = (13, 13, 13, 13, 12)
 
-_PRIME = np.uint64((1 << 31) - 1)
-_WORD = re.compile(r"\w+")
+#: Seed of the MinHash parameters (:func:`~medvlt_data.text.minhash_parameters`): fixed, so saved
+#: indexes and queries agree.
+MINHASH_SEED = 1
+#: Version of the saved index layout (2: xxh64 words, rotate-xor shingles, 2**64 MinHash).
+FORMAT = 2
+
+_FNV_PRIME = np.uint64(0x100000001B3)
 _MATCH = tuple[str, str]
 
 
-def question_words(text: str) -> list[str]:
-    """The words of a question as the text index sees them (NFKC, casefolded, punctuation dropped).
-
-    >>> question_words("A 65-year-old MAN: what's next?")
-    ['a', '65', 'year', 'old', 'man', 'what', 's', 'next']
-    """
-    return _WORD.findall(unicodedata.normalize("NFKC", str(text)).casefold())
-
-
-def _h64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-def shingle_hashes(words: list[str]) -> np.ndarray:
-    """Sorted unique 64-bit hashes of the word 5-gram shingles (the whole text when it is shorter)."""
-    if not words:
-        return np.zeros(0, dtype=np.uint64)
-    tokens = np.array([_h64(w) for w in words], dtype=np.uint64)
-    width = min(SHINGLE_WORDS, len(tokens))
-    mixed = np.zeros(len(tokens) - width + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(width):
-            mixed = mixed * np.uint64(0x100000001B3) + tokens[j : len(tokens) - width + 1 + j]
-        mixed ^= np.uint64(width)
-    return np.unique(mixed)
+def shingle_set(word_list: list[str]) -> np.ndarray:
+    """Sorted unique word 5-gram shingles of a question (one shingle of all words when it is shorter)."""
+    return np.unique(batch_shingles([word_list], SHINGLE_WORDS)[0])
 
 
 @functools.lru_cache(maxsize=4)
-def _perm_params(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    def draw(tag: str, i: int) -> int:
-        return _h64(f"minhash-{tag}-{i}") % (int(_PRIME) - 1) + 1
-
-    a = np.array([draw("a", i) for i in range(num_perm)], dtype=np.uint64)
-    b = np.array([draw("b", i) for i in range(num_perm)], dtype=np.uint64)
-    return a, b
+def _parameters(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    return minhash_parameters(num_perm, MINHASH_SEED)
 
 
 def minhash_bands(shingles: np.ndarray, num_perm: int, bands: int) -> np.ndarray:
     """One 64-bit key per LSH band of the MinHash signature of ``shingles`` (``bands`` keys)."""
-    a, b = _perm_params(num_perm)
-    x = (shingles & np.uint64(0xFFFFFFFF))[:, None]
-    signature = ((a[None, :] * x + b[None, :]) % _PRIME).min(axis=0)
+    signature, _ = minhash_signatures(
+        shingles, np.zeros(len(shingles), dtype=np.int64), *_parameters(num_perm)
+    )
     keys = np.zeros(bands, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for row in signature.reshape(bands, num_perm // bands).T:
-            keys = (keys ^ row) * np.uint64(0x100000001B3)
+        for row in signature[0].reshape(bands, num_perm // bands).T:
+            keys = (keys ^ row) * _FNV_PRIME
     return keys
 
 
@@ -199,14 +179,14 @@ class BenchmarkIndex:
         for benchmark, ref, question, options, hashes, has_images in sorted(entries, key=lambda e: e[:2]):
             item = len(index.items)
             index.items.append((benchmark, ref))
-            words = question_words(question)
-            if has_images and len(words) < p["image_min_words"]:
-                exact.append((_short_key(words, options, "image"), item))
-            elif len(words) < p["min_words"]:
-                exact.append((_short_key(words, options, "text"), item))
+            question_words = words(question)
+            if has_images and len(question_words) < p["image_min_words"]:
+                exact.append((_short_key(question_words, options, "image"), item))
+            elif len(question_words) < p["min_words"]:
+                exact.append((_short_key(question_words, options, "text"), item))
             else:
-                exact.append((_long_key(words), item))
-                shingles = shingle_hashes(words)
+                exact.append((_long_key(question_words), item))
+                shingles = shingle_set(question_words)
                 shingle_sets.append(shingles)
                 near_keys.append(minhash_bands(shingles, p["num_perm"], p["bands"]))
                 near_items.append(item)
@@ -257,17 +237,19 @@ class BenchmarkIndex:
         items match exactly with their option set (``options``), short image items only when the
         query ``has_images`` is False.
         """
-        words = question_words(question)
+        question_words = words(question)
         found: set[int] = set()
         if options is not None:
             kinds = ["text"] if has_images else ["text", "image"]
             for kind in kinds:
-                key = np.uint64(_short_key(words, options, kind))
+                key = np.uint64(_short_key(question_words, options, kind))
                 found.update(_lookup(self.exact_keys, self.exact_items, key).tolist())
-        if len(words) < self.params["min_words"]:
+        if len(question_words) < self.params["min_words"]:
             return self._first(found)
-        found.update(_lookup(self.exact_keys, self.exact_items, np.uint64(_long_key(words))).tolist())
-        shingles = shingle_hashes(words)
+        found.update(
+            _lookup(self.exact_keys, self.exact_items, np.uint64(_long_key(question_words))).tolist()
+        )
+        shingles = shingle_set(question_words)
         keys = minhash_bands(shingles, self.params["num_perm"], self.params["bands"])
         candidates: set[int] = set()
         for band, key in enumerate(keys):
@@ -307,7 +289,7 @@ class BenchmarkIndex:
     def save(self, path: str | Path) -> Path:
         """Write the index to one ``.npz`` file (arrays plus a JSON header; no pickled objects)."""
         path = Path(path)
-        header = json.dumps({"format": 1, "params": self.params, "items": self.items})
+        header = json.dumps({"format": FORMAT, "params": self.params, "items": self.items})
         with path.open("wb") as handle:
             np.savez_compressed(
                 handle, header=np.array(header), **{k: getattr(self, k) for k in self._ARRAYS}
@@ -319,8 +301,9 @@ class BenchmarkIndex:
         """Read an index written by :meth:`save`."""
         with np.load(Path(path), allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            if header.get("format") != 1:
-                raise ValueError(f"{path}: unknown benchmark index format {header.get('format')!r}")
+            if header.get("format") != FORMAT:
+                raise ValueError(f"{path}: benchmark index format {header.get('format')!r}, this medvlt reads "
+                                 f"format {FORMAT}; delete the file to build the index again")  # fmt: skip
             index = cls(**header["params"])
             index.items = [(str(b), str(i)) for b, i in header["items"]]
             for name in cls._ARRAYS:
@@ -328,13 +311,13 @@ class BenchmarkIndex:
         return index
 
 
-def _long_key(words: list[str]) -> int:
-    return _h64("q\x1f" + " ".join(words))
+def _long_key(question_words: list[str]) -> int:
+    return hash64("q\x1f" + " ".join(question_words))
 
 
-def _short_key(words: list[str], options: dict[str, str], kind: str) -> int:
-    texts = sorted(" ".join(question_words(v)) for v in options.values())
-    return _h64(f"{kind}\x1f" + " ".join(words) + "\x1e" + "\x1f".join(texts))
+def _short_key(question_words: list[str], options: dict[str, str], kind: str) -> int:
+    texts = sorted(" ".join(words(v)) for v in options.values())
+    return hash64(f"{kind}\x1f" + " ".join(question_words) + "\x1e" + "\x1f".join(texts))
 
 
 def _document_phashes(doc: Document) -> list[str]:

@@ -1,8 +1,9 @@
-"""The difficulty stage: pass@k of a base model for every question, and the band the recipe keeps.
+"""The difficulty stage: how many of a base model's rollouts answer each question correctly, and the band
+the recipe keeps.
 
-Each record's question is put to the model ``k`` times with the recipe's prompt (images first, as
-data URIs); each answer is graded by the strict grader of :mod:`medvlt_data.verify`;
-``pass_count`` (correct answers), ``num_rollouts`` (k) and ``difficulty`` (1 - pass_count / k) are
+Each record's question is put to the model ``rollouts`` times with the recipe's prompt (images
+first, as data URIs); each answer is graded by the strict grader of :mod:`medvlt_data.verify`;
+``pass_count`` (correct answers), ``num_rollouts`` and ``difficulty`` (1 - pass_count / rollouts) are
 stored on the record. Records with ``min_pass <= pass_count <= max_pass`` are kept, the others go to
 ``rejects/difficulty/`` as ``too-hard`` or ``too-easy``. Every finished completion is checkpointed
 (:class:`~medvlt_data.inference.rollouts.RolloutLog`), so a re-run asks only for what is missing.
@@ -27,11 +28,12 @@ from medvlt_data.inference.rollouts import RolloutLog, chat_messages, complete_k
 
 
 @dataclass
-class ScoringSettings:
-    """How questions are scored (the recipe's ``difficulty`` block; command-line flags override)."""
+class DifficultySettings:
+    """How the difficulty stage asks and keeps (the recipe's ``difficulty`` block; command-line options
+    override)."""
 
     backend: BackendSpec = field(default_factory=BackendSpec)
-    k: int = 16
+    rollouts: int = 16
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 4096
@@ -54,7 +56,7 @@ class ScoringSettings:
     def summary(self) -> dict[str, Any]:
         """What the card and stats.json record (no endpoint credentials)."""
         found = {
-            "model": self.backend.model, "backend": self.backend.kind, "k": self.k,
+            "model": self.backend.model, "backend": self.backend.backend, "rollouts": self.rollouts,
             "band": [self.min_pass, self.max_pass], "order": self.order, "prompt": self.prompt,
             **self.request_params(),
         }  # fmt: skip
@@ -74,7 +76,7 @@ class DifficultyScorer(PipelineStep):
     name = "difficulty"
     type = "medvlt"
 
-    def __init__(self, settings: ScoringSettings, work_dir: str, exclusion_writer: Any):
+    def __init__(self, settings: DifficultySettings, work_dir: str, exclusion_writer: Any):
         super().__init__()
         self.settings, self.work_dir, self.exclusion_writer = settings, work_dir, exclusion_writer
 
@@ -88,7 +90,8 @@ class DifficultyScorer(PipelineStep):
         loop = asyncio.new_event_loop()
         log = RolloutLog(work / "rollouts" / f"{s.checkpoint_name()}-{rank:05d}.jsonl")
         window: deque[tuple[Document, asyncio.Task]] = deque()
-        limit = max(4, 2 * s.concurrency // max(1, s.k))  # enough questions in flight to keep the server busy
+        # enough questions in flight to keep the server busy
+        limit = max(4, 2 * s.concurrency // max(1, s.rollouts))
         try:
             with open_backend(s.backend, work / "logs") as (url, model):
                 client = ChatClient.for_run(url, model, s)
@@ -110,9 +113,9 @@ class DifficultyScorer(PipelineStep):
                     self.stat_update("retried", value=client.retries)
                     timing = {"seconds": time.perf_counter() - started, "busy_seconds": client.busy_seconds,
                               "medvlt_cpu_seconds": time.process_time() - cpu,
-                              "requests": client.requests, "rollouts": sum(histogram.values()) * s.k}  # fmt: skip
-                    (work / "score_timing").mkdir(parents=True, exist_ok=True)
-                    (work / "score_timing" / f"{rank:05d}.json").write_text(
+                              "requests": client.requests, "rollouts": sum(histogram.values()) * s.rollouts}  # fmt: skip
+                    (work / "difficulty_timing").mkdir(parents=True, exist_ok=True)
+                    (work / "difficulty_timing" / f"{rank:05d}.json").write_text(
                         json.dumps(timing), encoding="utf-8"
                     )
                 finally:
@@ -139,7 +142,7 @@ class DifficultyScorer(PipelineStep):
         prompt = build_prompt(doc.text, json.loads(row["options"]), self.settings.prompt)
         messages = chat_messages(prompt, [m.media_bytes for m in doc.media])
         return await complete_k(
-            client, log, doc.id, messages, self.settings.k, **self.settings.request_params()
+            client, log, doc.id, messages, self.settings.rollouts, **self.settings.request_params()
         )
 
     def _settle(self, loop, doc: Document, task: asyncio.Task, histogram: Counter, rejects, rank: int):
@@ -148,14 +151,14 @@ class DifficultyScorer(PipelineStep):
         completions = loop.run_until_complete(task)
         row = doc.metadata["row"]
         passed = sum(grade_strict(c.text, row["answer_label"], row["answer"]) for c in completions)
-        k = len(completions)
-        row.update(pass_count=passed, num_rollouts=k, difficulty=1 - passed / k)
+        rollouts = len(completions)
+        row.update(pass_count=passed, num_rollouts=rollouts, difficulty=1 - passed / rollouts)
         histogram[passed] += 1
         self.stat_update(f"pass_count_{passed}")
         if passed < self.settings.min_pass or passed > self.settings.max_pass:
             doc.metadata["filter_reason"] = "too-hard" if passed < self.settings.min_pass else "too-easy"
             doc.metadata["reject_detail"] = (
-                f"pass_count {passed} of {k}, outside {self.settings.min_pass}..{self.settings.max_pass}"
+                f"pass_count {passed} of {rollouts}, outside {self.settings.min_pass}..{self.settings.max_pass}"
             )
             rejects.write(doc, rank)
             return
@@ -173,16 +176,14 @@ def read_pass_counts(work_dir: str | Path) -> dict[int, int] | None:
     return dict(sorted(total.items()))
 
 
-def settings_from_params(params: dict[str, Any], overrides: dict[str, Any]) -> ScoringSettings:
-    """ScoringSettings from a recipe's ``difficulty`` block, then the command line's overrides
-    (``None`` values mean "not given"); backend fields live beside the others."""
+def settings_from_params(params: dict[str, Any], overrides: dict[str, Any]) -> DifficultySettings:
+    """DifficultySettings from a recipe's ``difficulty`` block, then the command line's overrides
+    (``None`` values mean "not given"); the backend's fields (:class:`BackendSpec`) live beside the others."""
     merged = {**params, **{k: v for k, v in overrides.items() if v is not None}}
-    if "backend" in merged:  # the recipe and the command line say "backend: vllm"
-        merged["kind"] = merged.pop("backend")
     backend_fields = set(BackendSpec.__dataclass_fields__)
     backend = BackendSpec(**{k: v for k, v in merged.items() if k in backend_fields})
-    known = set(ScoringSettings.__dataclass_fields__) - {"backend"}
+    known = set(DifficultySettings.__dataclass_fields__) - {"backend"}
     unknown = set(merged) - known - backend_fields
     if unknown:
         raise ValueError(f"unknown difficulty settings: {sorted(unknown)}")
-    return ScoringSettings(backend=backend, **{k: v for k, v in merged.items() if k in known})
+    return DifficultySettings(backend=backend, **{k: v for k, v in merged.items() if k in known})

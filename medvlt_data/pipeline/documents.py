@@ -7,13 +7,14 @@ reference (``source:split:source_id``), ``media`` its images (encoded bytes, in 
 - ``ordinal``: ``[source position in the recipe, row position in that source]``, the canonical order
   that makes builds independent of how many workers ran them;
 - ``image_phash``: perceptual hashes of the images (hex), set by the image step;
-- ``dedup_key``: the exact-duplicate key, set by the image step.
+- ``dedup_key``: the exact-duplicate key, set by :class:`~medvlt_data.pipeline.exact_dedup.DedupKey`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from datatrove.data import Document, Media, MediaType
 
 from medvlt_data.schema import Record, from_row, record_hash, to_row
@@ -50,7 +51,12 @@ def document_to_row(doc: Document) -> dict[str, Any]:
     return row
 
 
-def ordinal(doc: Document) -> tuple[int, int]:
-    """The canonical position of a Document's record."""
-    first, second = doc.metadata["ordinal"]
-    return int(first), int(second)
+def document_options(doc: Document) -> dict[str, str]:
+    """The options of the record a Document carries (``metadata["row"]["options"]``, a JSON string)."""
+    value: Any = doc.metadata.get("row", {}).get("options", {})
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -1,4 +1,4 @@
-"""The image step: decode, convert to RGB, resize to Qwen2.5-VL's bounds, perceptual hash, dedup key.
+"""The image step: decode, convert to RGB, resize to Qwen2.5-VL's bounds, perceptual hash.
 
 In a training pool every image of a record is decoded under the guard of
 :func:`medvlt_data.images.decode_image`, converted to RGB, resized (bilinear) when a side falls
@@ -10,20 +10,16 @@ In an eval build (``ImagePrep(resize=False)``) images are never changed: the byt
 source, as the paper evaluated on images as released (UCSC-VLAA/MedVLThinker
 data_process/prepare_vlm_eval_data.py:38 and :207 pass the benchmark's image through; its resize
 script is applied to the training pools only, data_process/train_dataset/prepare_pmc_vqa.py:164-169).
-They are still decoded under the guard and hashed. The step also sets the exact-duplicate key of
-the record (:func:`dedup_key`).
+They are still decoded under the guard and hashed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import unicodedata
 from typing import Any, NamedTuple
 
 import imagehash
 import numpy as np
-import orjson
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from PIL import Image
@@ -85,18 +81,11 @@ class PreparedImage(NamedTuple):
     reencoded: bool
 
 
-def prepare_image(data: bytes) -> tuple[bytes, str]:
-    """Encoded image bytes -> (bytes within the bounds, in RGB, as JPEG or PNG; 16-hex-digit phash).
+def prepare_image_details(data: bytes, resize: bool = True) -> PreparedImage:
+    """Encoded image bytes -> the image within the bounds, in RGB, as JPEG or PNG, its 16-hex-digit
+    phash, and whether it was converted, resized, re-encoded.
 
     Raises :class:`~medvlt_data.images.ImageError` when the bytes cannot be decoded under the guard.
-    """
-    prepared = prepare_image_details(data)
-    return prepared.data, prepared.phash
-
-
-def prepare_image_details(data: bytes, resize: bool = True) -> PreparedImage:
-    """Like :func:`prepare_image`, also saying whether the image was converted, resized, re-encoded.
-
     With ``resize=False`` (eval builds) the returned bytes are always ``data`` itself: the image is
     only decoded under the guard and hashed.
     """
@@ -110,7 +99,8 @@ def prepare_image_details(data: bytes, resize: bool = True) -> PreparedImage:
 
 
 def image_phash(data: bytes) -> str:
-    """The perceptual hash (16 hex digits) of encoded image bytes, as :func:`prepare_image` computes it."""
+    """The perceptual hash (16 hex digits) of encoded image bytes, as :func:`prepare_image_details`
+    computes it."""
     image, _, _ = _normalized(data)
     return str(imagehash.phash(image))
 
@@ -152,67 +142,11 @@ def _encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-# ---- exact-duplicate key ----------------------------------------------------------------------------
-
-
-def normalize_question(text: str) -> str:
-    """Text as the dedup key sees it: NFKC, casefolded, whitespace collapsed, punctuation at the ends gone.
-
-    >>> normalize_question("  What   IS shown here?? ")
-    'what is shown here'
-    """
-    text = str(text)
-    if text.isascii():  # ASCII is already NFKC, and casefolds as it lower-cases
-        text = " ".join(text.lower().split())
-    else:
-        text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    start, end = 0, len(text)
-    while start < end and _is_edge_junk(text[start]):
-        start += 1
-    while end > start and _is_edge_junk(text[end - 1]):
-        end -= 1
-    return text[start:end]
-
-
-def _is_edge_junk(char: str) -> bool:
-    return char.isspace() or unicodedata.category(char).startswith("P")
-
-
-def dedup_key(question: str, options: dict[str, str], phashes: list[str]) -> str:
-    """The exact-duplicate key of a record: sha1 of its normalized question, option texts and images.
-
-    Option texts are compared as a set (sorted, so relettered options give the same key); images in
-    prompt order, by perceptual hash.
-
-    >>> a = dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, ["c3a1e0f09b8d7c6e"])
-    >>> a == dedup_key("  what is SHOWN ", {"A": "mass.", "B": "Cyst"}, ["c3a1e0f09b8d7c6e"])
-    True
-    >>> a == dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, [])
-    False
-    >>> len(a)
-    40
-    """
-    parts = [normalize_question(question), *sorted(normalize_question(v) for v in options.values())]
-    payload = "\x1e".join(["\x1f".join(parts), "\x1f".join(phashes)])
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
-
-
-def document_options(doc: Document) -> dict[str, str]:
-    """The options of the record a Document carries (``metadata["row"]["options"]``, a JSON string)."""
-    value: Any = doc.metadata.get("row", {}).get("options", {})
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
 # ---- the datatrove step -----------------------------------------------------------------------------
 
 
 class ImagePrep(BaseFilter):
-    """Datatrove step: prepares every image of a Document and sets ``image_phash`` and ``dedup_key``.
+    """Datatrove step: prepares every image of a Document and sets ``metadata["image_phash"]``.
 
     A Document with an image that cannot be decoded is dropped with reason ``undecodable-image``.
     With ``resize=False`` (eval builds) every image keeps its source bytes. Stats: ``images``,
@@ -243,7 +177,5 @@ class ImagePrep(BaseFilter):
                 self.stat_update("kept_original")
         if not doc.media:
             self.stat_update("text_only")
-        phashes = [image.phash for image in prepared]
-        doc.metadata["image_phash"] = phashes
-        doc.metadata["dedup_key"] = dedup_key(doc.text, document_options(doc), phashes)
+        doc.metadata["image_phash"] = [image.phash for image in prepared]
         return True

@@ -4,45 +4,44 @@ The files between the stages are datatrove's own (sorted ``bucket_BBB/RRRRR.minh
 signature files, ``BBBBB_WW.dups`` pair files), so datatrove's clustering (stage 3) and filter
 (stage 4) run on them unchanged. What differs is how they are computed:
 
-- **shingles**: text is lower-cased and split into runs of letters and digits (so case, whitespace
-  and punctuation do not matter); each word is hashed once (xxh64) and the hashes of an n-gram's
-  words are rotated by position and xor-ed, for a whole batch of documents at a time;
-- **signatures**: ``min((a * shingle + b) mod 2**64)`` (``a`` odd) over each document's shingles,
-  for a batch at once (``np.minimum.reduceat``), written already sorted. datatrove reduces modulo
-  the prime ``2**61 - 1``; on inputs that are already hash values the wrap-around family is as good
-  and takes half the arithmetic, which is most of this stage's time;
+- **text**: :func:`near_duplicate_text`, the question and its options (for a record with images,
+  every word tagged with the images' hashes);
+- **shingles and signatures**: :mod:`medvlt_data.text`'s stack (:func:`~medvlt_data.text.words`,
+  :func:`~medvlt_data.text.batch_shingles`, :func:`~medvlt_data.text.minhash_signatures`), for a
+  batch of documents at once, written already sorted. datatrove reduces modulo the prime
+  ``2**61 - 1``; on inputs that are already hash values the wrap-around family is as good and
+  takes half the arithmetic, which is most of this stage's time;
 - **buckets**: each bucket's sorted signature files are read in slices of the hash range, sorted
   together with numpy and scanned for equal neighbours, which are the pairs datatrove's heap merge
   writes, in the same order.
 
->>> import numpy as np
->>> grams, docs = batch_shingles(["Which organ makes insulin in the human body?",
-...                               "WHICH organ makes insulin, in the human body", "Too short", ""], 5)
->>> [int((docs == d).sum()) for d in range(4)]  # 8 words: 4 five-grams; 2 words: 1 shingle; none
-[4, 4, 1, 0]
->>> bool(np.array_equal(np.sort(grams[docs == 0]), np.sort(grams[docs == 1])))
-True
+:func:`near_dedup_stages` assembles the three stages of a build and the filter of its finish stage.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import chain, pairwise
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-import xxhash
-from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets, MinhashDedupSignature
+from datatrove.io import get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import (
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+)
 from datatrove.utils.hashing import HashConfig
 from fsspec.implementations.local import LocalFileSystem
 
-from medvlt_data.pipeline.storage import near_duplicate_text
+from medvlt_data.pipeline.storage import rejects_writer
+from medvlt_data.text import batch_shingles, minhash_parameters, minhash_signatures, words
 
-_WORDS = re.compile(r"\w+")
-_ROTATION = 13  # bits each position's word hash is rotated by
-_CHUNK = 256  # shingles per block of the signature products
+_HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
 
 
 def minhash_config(**params) -> MinhashConfig:
@@ -50,48 +49,21 @@ def minhash_config(**params) -> MinhashConfig:
     return MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="xxhash"), **params)
 
 
-def batch_shingles(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(shingle hashes, index of the text each belongs to), grouped by text in order.
+def near_duplicate_text(question: str, options: dict[str, str], phashes: list[str]) -> str:
+    r"""What near-duplicate detection compares: the question and its options, and for a record with
+    images every word tagged with the images' hashes, so that the same words about another image
+    share no shingle.
 
-    A text of at least ``n`` words has one shingle per n-gram; a shorter one is a single shingle of
-    all its words; a text without words has none.
+    >>> near_duplicate_text("Is it round?", {"A": "Yes", "B": "No"}, [])
+    'Is it round?\nYes\nNo'
+    >>> near_duplicate_text("Is it round?", {"A": "Yes"}, ["0f"])
+    'Isxgv itxgv roundxgv Yesxgv'
     """
-    words = [_WORDS.findall(text.lower()) for text in texts]
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    total = int(lengths.sum())
-    hashes = np.fromiter(
-        map(xxhash.xxh64_intdigest, chain.from_iterable(words)), dtype=np.uint64, count=total
-    )
-    owner = np.repeat(np.arange(len(texts)), lengths)
-    starts = np.cumsum(lengths) - lengths
-    grams = np.empty(0, dtype=np.uint64)
-    gram_owner = np.empty(0, dtype=np.int64)
-    if total >= n:
-        count = total - n + 1
-        grams = hashes[:count].copy()
-        for k in range(1, n):
-            grams ^= _rotate(hashes[k : k + count], k * _ROTATION)
-        owner_at = owner[:count]
-        whole = (np.arange(count) - starts[owner_at]) + n <= lengths[owner_at]  # n-gram inside one text
-        grams, gram_owner = grams[whole], owner_at[whole]
-    short = np.nonzero((lengths > 0) & (lengths < n))[0]
-    if short.size:
-        singles = np.zeros(short.size, dtype=np.uint64)
-        for j, d in enumerate(short):
-            for k in range(int(lengths[d])):
-                singles[j] ^= _rotate(hashes[starts[d] + k : starts[d] + k + 1], k * _ROTATION)[0]
-        grams = np.concatenate([grams, singles])
-        gram_owner = np.concatenate([gram_owner, short])
-        order = np.argsort(gram_owner, kind="stable")
-        grams, gram_owner = grams[order], gram_owner[order]
-    return grams, gram_owner
-
-
-def _rotate(values: np.ndarray, bits: int) -> np.ndarray:
-    bits %= 64
-    if bits == 0:
-        return values
-    return (values << np.uint64(bits)) | (values >> np.uint64(64 - bits))
+    text = question + "\n" + "\n".join(options.values())
+    if not phashes:
+        return text
+    tag = "x" + "".join(phashes).translate(_HEX_AS_LETTERS)
+    return " ".join(re.sub(r"\W+", "", word) + tag for word in text.split())
 
 
 def _sig_dtype(config: MinhashConfig, with_doc: bool = True) -> np.dtype:
@@ -100,19 +72,30 @@ def _sig_dtype(config: MinhashConfig, with_doc: bool = True) -> np.dtype:
     return np.dtype(fields + ([("doc", "<u4")] if with_doc else []))
 
 
-class MinhashSignatures(MinhashDedupSignature):
+class MinhashSignatures(PipelineStep):
     """MinHash stage 1: task ``rank`` reads canonical shard ``rank`` itself and writes its sorted
-    signature files. The text compared is :func:`~medvlt_data.pipeline.storage.near_duplicate_text`.
+    signature files, in the layout of datatrove's ``MinhashDedupSignature`` (whose own tokenizer
+    and shingling this stage does not use). The text compared is :func:`near_duplicate_text`.
     """
 
     name = "MinHash signatures (batched)"
+    type = "medvlt"
 
     def __init__(self, canonical_dir: str, output_folder: str, config: MinhashConfig | None = None,
                  batch_size: int = 256):  # fmt: skip
-        from medvlt_data.pipeline.steps import RegexWordTokenizer  # spaCy-free; shingles are batch_shingles
-
-        super().__init__(output_folder, config=config or minhash_config(), language=RegexWordTokenizer())
+        super().__init__()
+        self.output_folder = get_datafolder(output_folder)
+        self.config = config or minhash_config()
+        self.num_hashes = self.config.num_buckets * self.config.hashes_per_bucket
         self.canonical_dir, self.batch_size = canonical_dir, batch_size
+        self._parameters: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def parameters(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, b)`` of the hash functions, drawn as datatrove draws them from ``config.seed``."""
+        if self._parameters is None:
+            self._parameters = minhash_parameters(self.num_hashes, self.config.seed)
+        return self._parameters
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         path = Path(self.canonical_dir) / f"{rank:05d}.parquet"
@@ -140,26 +123,9 @@ class MinhashSignatures(MinhashDedupSignature):
             )
 
     def batch_signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(signatures of the texts with shingles, one row each; their indices in ``texts``).
-
-        Hash ``i`` of a shingle ``x`` is ``(a_i * x + b_i) mod 2**64`` with ``a_i`` odd (a bijection
-        whose high bits depend on every bit of ``x``; the shingles are already xxh64 values), the
-        minimum over a text's shingles its signature value. Computed over runs of whole texts of
-        about ``_CHUNK`` shingles, so the (shingles x hashes) products stay in the processor's cache.
-        """
-        grams, owner = batch_shingles(texts, self.config.n_grams)
-        present, first = np.unique(owner, return_index=True)
-        sigs = np.empty((len(present), self.num_hashes), dtype=np.uint64)
-        a, b = self.parameters
-        a = a | np.uint64(1)
-        bounds = np.append(first, len(grams))
-        i = 0
-        while i < len(present):
-            j = min(len(present), max(i + 1, int(np.searchsorted(bounds, bounds[i] + _CHUNK, "right")) - 1))
-            values = grams[bounds[i] : bounds[j], None] * a  # wraps at 2**64
-            values += b
-            sigs[i:j] = np.minimum.reduceat(values, first[i:j] - bounds[i], axis=0)
-            i = j
+        """(signatures of the texts with shingles, one row each; their indices in ``texts``)."""
+        grams, owner = batch_shingles([words(text) for text in texts], self.config.n_grams)
+        sigs, present = minhash_signatures(grams, owner, *self.parameters)
         if self.config.hash_config.precision == 32:
             sigs >>= np.uint64(32)  # the high half: the well-mixed bits
         return sigs, present
@@ -243,3 +209,24 @@ class MinhashBuckets(MinhashDedupBuckets):
         pairs["f1"], pairs["d1"] = stem[at], rows["doc"][at]
         pairs["f2"], pairs["d2"] = stem[at + 1], rows["doc"][at + 1]
         return pairs
+
+
+def near_dedup_stages(
+    canonical: Path, work: Path, rejects_root: str, shards: int, config: MinhashConfig
+) -> tuple[list[tuple[str, list, int]], MinhashDedupFilter]:
+    """(stage name, pipeline, tasks) of the three MinHash stages of a build, over ``shards``
+    canonical shards, and the filter step that drops the near duplicates in the finish stage
+    (reason ``near-duplicate``, rejects under ``rejects/dedup_near/``)."""
+    sigs, buckets, clusters = (
+        work / "minhash" / "sigs",
+        work / "minhash" / "buckets",
+        work / "minhash" / "remove",
+    )
+    stages = [
+        ("minhash-signatures", [MinhashSignatures(str(canonical), str(sigs), config=config)], shards),
+        ("minhash-buckets", [MinhashBuckets(str(sigs), str(buckets), config=config)], config.num_buckets),
+        ("minhash-cluster", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
+    ]
+    rejects = rejects_writer(rejects_root, "dedup_near")
+    rejects.default_reason = "near-duplicate"
+    return stages, MinhashDedupFilter(str(clusters), exclusion_writer=rejects)

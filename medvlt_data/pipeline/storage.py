@@ -1,16 +1,17 @@
 """Where a build keeps Documents between stages, and where dropped Documents go.
 
 Between stages, Documents are Parquet rows ``{id, text, metadata (JSON), images (list of bytes)}``
-written by :class:`StageWriter` and read back with datatrove's ParquetReader. Every dropped
-Document is written by a step's exclusion writer as one JSON line
-``{id, step, reason, source, split, source_id, detail}`` under ``rejects/<step>/``.
+plus the columns a later stage reads without parsing the metadata, written by
+:class:`StageWriter` and read back with datatrove's ParquetReader. Every dropped Document is
+written by a step's exclusion writer as one reject row (:func:`~medvlt_data.schema.reject_row`)
+under ``rejects/<step>/``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +23,32 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import JsonlWriter
 
-#: Arrow schema of stage shards. ``source_index``/``position`` (the ordinal) and ``dedup_key64`` (the
-#: first 64 bits of the dedup key) repeat metadata fields as columns, so the merge reads them
-#: without parsing the metadata.
-STAGE_SCHEMA = pa.schema(
-    [("id", pa.string()), ("text", pa.string()), ("metadata", pa.string()), ("images", pa.list_(pa.binary())),
-     ("source_index", pa.int64()), ("position", pa.int64()), ("dedup_key64", pa.uint64())]
-)  # fmt: skip
+from medvlt_data.schema import reject_row
+
+#: Columns of every stage shard: a Document.
+DOCUMENT_FIELDS = [
+    ("id", pa.string()), ("text", pa.string()), ("metadata", pa.string()), ("images", pa.list_(pa.binary()))
+]  # fmt: skip
+
+#: Extra columns of a stage shard: name -> (Arrow type, the value of a Document).
+Columns = Mapping[str, tuple[pa.DataType, Callable[[Document], Any]]]
 
 
-def _stage_row(document: Document) -> dict[str, Any]:
-    first, second = document.metadata["ordinal"]
-    key = document.metadata.get("dedup_key")
-    return {
+def stage_schema(columns: Columns) -> pa.Schema:
+    """The Arrow schema of stage shards with the extra ``columns``."""
+    return pa.schema(DOCUMENT_FIELDS + [(name, kind) for name, (kind, _) in columns.items()])
+
+
+def _stage_row(document: Document, columns: Columns) -> dict[str, Any]:
+    row = {
         "id": document.id,
         "text": document.text,
         "metadata": orjson.dumps(document.metadata, option=orjson.OPT_SORT_KEYS).decode(),
         "images": [m.media_bytes for m in document.media],
-        "source_index": first,
-        "position": second,
-        "dedup_key64": int(key[:16], 16) if key else None,
     }
+    for name, (_, value) in columns.items():
+        row[name] = value(document)
+    return row
 
 
 def _from_row(self, data: dict, path: str, id_in_file: int | str) -> dict[str, Any]:
@@ -58,50 +64,31 @@ def _from_row(self, data: dict, path: str, id_in_file: int | str) -> dict[str, A
     }
 
 
-_HEX_AS_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
-
-
-def near_duplicate_text(question: str, options: dict[str, str], phashes: list[str]) -> str:
-    r"""What near-duplicate detection compares: the question and its options, and for a record with
-    images every word tagged with the images' hashes, so that the same words about another image
-    share no shingle.
-
-    >>> near_duplicate_text("Is it round?", {"A": "Yes", "B": "No"}, [])
-    'Is it round?\nYes\nNo'
-    >>> near_duplicate_text("Is it round?", {"A": "Yes"}, ["0f"])
-    'Isxgv itxgv roundxgv Yesxgv'
-    """
-    text = question + "\n" + "\n".join(options.values())
-    if not phashes:
-        return text
-    tag = "x" + "".join(phashes).translate(_HEX_AS_LETTERS)
-    return " ".join(re.sub(r"\W+", "", word) + tag for word in text.split())
-
-
 class StageWriter(PipelineStep):
     """Writes a task's Documents as one stage shard ``{folder}/{rank:05d}.parquet`` (uncompressed:
-    the next stage reads it once), in batches of ``batch_size`` rows."""
+    the next stage reads it once) with the extra ``columns``, in batches of ``batch_size`` rows."""
 
     name = "stage writer"
     type = "medvlt"
 
-    def __init__(self, folder: str | Path, batch_size: int = 512):
+    def __init__(self, folder: str | Path, columns: Columns | None = None, batch_size: int = 512):
         super().__init__()
-        self.folder, self.batch_size = str(folder), batch_size
+        self.folder, self.columns, self.batch_size = str(folder), dict(columns or {}), batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         path = Path(self.folder) / f"{rank:05d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
+        schema = stage_schema(self.columns)
         rows: list[dict[str, Any]] = []
         written = 0
-        with pq.ParquetWriter(path, STAGE_SCHEMA, compression="none") as writer:
+        with pq.ParquetWriter(path, schema, compression="none") as writer:
             for doc in data:
-                rows.append(_stage_row(doc))
+                rows.append(_stage_row(doc, self.columns))
                 if len(rows) >= self.batch_size:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=STAGE_SCHEMA))
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                     written, rows = written + len(rows), []
                 yield doc
-            writer.write_table(pa.Table.from_pylist(rows, schema=STAGE_SCHEMA))
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
         self.stat_update("written", value=written + len(rows))
 
 
@@ -111,16 +98,20 @@ def document_reader(folder: str | Path) -> ParquetReader:
 
 
 def _reject_row(self, document: Document) -> dict[str, Any]:
+    if "reject" in document.metadata:  # a row the reader rejected, already a reject row
+        return document.metadata["reject"]
     row = document.metadata.get("row", {})
-    return {
-        "id": document.id,
-        "step": self.step_name,
-        "reason": document.metadata.get("filter_reason") or getattr(self, "default_reason", "unknown"),
-        "source": document.metadata.get("group") or row.get("source", ""),
-        "split": row.get("split", ""),
-        "source_id": row.get("source_id", ""),
-        "detail": document.metadata.get("reject_detail", ""),
-    }
+    meta = row.get("meta") or "{}"
+    return reject_row(
+        self.step_name,
+        document.metadata.get("filter_reason") or getattr(self, "default_reason", "unknown"),
+        id=document.id,
+        source=document.metadata.get("group") or row.get("source", ""),
+        split=row.get("split", ""),
+        source_id=row.get("source_id", ""),
+        file=str((orjson.loads(meta) if isinstance(meta, str) else meta).get("file", "")),
+        detail=document.metadata.get("reject_detail", ""),
+    )
 
 
 def rejects_writer(root: str | Path, step: str) -> JsonlWriter:
@@ -136,16 +127,17 @@ def rejects_writer(root: str | Path, step: str) -> JsonlWriter:
 
 
 def count_rejects(root: str | Path) -> tuple[dict[str, dict[str, int]], Counter[str]]:
-    """From the rejects folders of a build, in one pass: step -> reason -> count (steps and reasons
-    sorted by name), and the number of rejects per source."""
+    """From the reject rows under ``root`` (a build's ``rejects/<step>/*.jsonl``, an ingest's
+    ``rejects.jsonl``), in one pass: step -> reason -> count (steps and reasons sorted by name),
+    and the number of rejects per source."""
     counts: dict[str, Counter[str]] = {}
     by_source: Counter[str] = Counter()
-    for path in sorted((Path(root) / "rejects").glob("*/*.jsonl")):
-        step = path.parent.name
+    root = Path(root)
+    for path in [*sorted(root.glob("rejects/*/*.jsonl")), *sorted(root.glob("rejects.jsonl"))]:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     reject = json.loads(line)
-                    counts.setdefault(step, Counter())[reject["reason"]] += 1
+                    counts.setdefault(reject["step"], Counter())[reject["reason"]] += 1
                     by_source[reject["source"]] += 1
-    return {step: dict(sorted(c.items())) for step, c in counts.items()}, by_source
+    return {step: dict(sorted(c.items())) for step, c in sorted(counts.items())}, by_source

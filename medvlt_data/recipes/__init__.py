@@ -1,7 +1,10 @@
-"""Named splits as recipes: a YAML file of parameters and a small module that returns the build plan.
+"""Named splits as recipes: a YAML file of parameters (``{split}.yaml``, dashes as underscores) and a
+small module that returns the build plan.
 
 Each recipe module has a docstring (sources, license, purpose), a ``VERSION`` integer (bumped when
-the recipe's output changes) and ``plan(params, context) -> BuildPlan``.
+the recipe's output changes) and ``plan(split, params, context) -> BuildPlan``. A plan is pure: making
+it reads the packaged YAML and nothing else (no local layout, no Hub, no backend); the build checks
+and resolves it before its first stage (:mod:`medvlt_data.pipeline.plan`).
 """
 
 from __future__ import annotations
@@ -9,35 +12,33 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
 
-from medvlt_data.pipeline.build import BuildError, BuildPlan
-from medvlt_data.pipeline.steps import SourceSpec
+from medvlt_data.ingest import SourceSpec
+from medvlt_data.pipeline.plan import BuildError, BuildPlan, source_spec
 
-#: Split name -> recipe module.
+#: Split name -> recipe module (the two hard splits share one).
 RECIPES = {
     "text-all": "text_all",
     "image-all": "image_all",
     "eval": "eval",
-    "text-hard": "text_hard",
-    "image-hard": "image_hard",
+    "text-hard": "hard",
+    "image-hard": "hard",
 }
 
 
 @dataclass
 class BuildContext:
-    """What the command line adds to a recipe: local paths per source and the output folder."""
+    """What the command line adds to a recipe: local layouts, the benchmarks, a subset, difficulty."""
 
-    out: Path
-    source_paths: dict[str, str] = field(default_factory=dict)
-    decontaminate_against: list[str] | None = None
-    eval_build: str | None = None
+    source_paths: dict[str, str] = field(default_factory=dict)  # source or benchmark name -> local layout
+    decontaminate_against: list[str] | None = None  # None: the recipe's list
+    eval_build: str | None = None  # the evaluation benchmarks' questions from this eval build
     only_sources: list[str] | None = None  # keep only these sources (or benchmarks) of the recipe
-    scoring: dict[str, Any] = field(default_factory=dict)  # difficulty settings from the command line
+    difficulty: dict[str, Any] = field(default_factory=dict)  # DifficultySettings fields to use instead
 
 
 def recipe_module(split: str) -> ModuleType:
@@ -48,87 +49,41 @@ def recipe_module(split: str) -> ModuleType:
 
 def recipe_params(split: str) -> dict[str, Any]:
     """The YAML parameters of a recipe."""
-    text = (
-        resources.files("medvlt_data.recipes").joinpath(f"{RECIPES[split]}.yaml").read_text(encoding="utf-8")
-    )
+    recipe_module(split)  # an unknown split is named with the known ones
+    name = f"{split.replace('-', '_')}.yaml"
+    text = resources.files("medvlt_data.recipes").joinpath(name).read_text(encoding="utf-8")
     return yaml.safe_load(text) or {}
 
 
 def describe(split: str) -> tuple[int, str]:
-    """(VERSION, first docstring line) of a recipe."""
+    """(VERSION, first docstring line) of a recipe, with the pool it builds on where it has one."""
     module = recipe_module(split)
-    return module.VERSION, (module.__doc__ or "").strip().splitlines()[0]
+    line = (module.__doc__ or "").strip().splitlines()[0]
+    base = recipe_params(split).get("base")
+    return module.VERSION, line + (f" (base: {base})" if base else "")
 
 
 def make_plan(split: str, context: BuildContext) -> BuildPlan:
-    """The build plan of ``split`` for ``context``."""
-    module = recipe_module(split)
-    return module.plan(recipe_params(split), context)
+    """The build plan of ``split`` for ``context``; touches no file and no network."""
+    plan = recipe_module(split).plan(split, recipe_params(split), context)
+    if context.difficulty and plan.difficulty is None:
+        raise BuildError(f"{split} has no difficulty stage; the difficulty settings "
+                         f"({', '.join(sorted(context.difficulty))}) apply to text-hard and image-hard")  # fmt: skip
+    return plan
 
 
 def source_specs(entries: list[dict[str, Any]], context: BuildContext) -> list[SourceSpec]:
-    """Source specs from recipe entries; ``--source-path NAME=DIR`` replaces the Hub id of NAME.
-
-    A local layout is read for the recipe's splits when it has them; otherwise every file it holds
-    is read, and the spec's ``options["note"]`` says so (the card shows it).
-    """
-    from medvlt_data.sources import SourceError, get_source
+    """Source specs from recipe entries (:func:`~medvlt_data.pipeline.plan.source_spec`), only those
+    ``--sources`` names (by source or benchmark name) when it is given."""
 
     def names(entry: dict[str, Any]) -> set[str]:
         return {n for n in (entry["name"], entry.get("benchmark")) if n}
 
-    if context.only_sources is not None:
-        known = set().union(*(names(e) for e in entries))
-        unknown = sorted(set(context.only_sources) - known)
-        if unknown:
-            raise BuildError(f"--sources: {unknown} not in this recipe (it has {sorted(known)})")
-    specs = []
-    for entry in entries:
-        if context.only_sources is not None and not names(entry) & set(context.only_sources):
-            continue
-        spec = SourceSpec(
-            name=entry["name"], hub=entry.get("hub"), splits=entry.get("splits"), revision=entry.get("revision"),
-            config=entry.get("config"), benchmark=entry.get("benchmark"),
-        )  # fmt: skip
-        if "expected" in entry:
-            spec.options["expected"] = int(entry["expected"])
-        path = context.source_paths.get(spec.benchmark or "") or context.source_paths.get(spec.name)
-        if path:
-            spec.path, spec.hub, spec.revision = str(path), None, None
-            source = get_source(spec.name, spec.config)
-            found = []
-            for split in spec.splits or []:
-                try:
-                    next(iter(source.read(path=path, split=split, validate=False)), None)
-                    found.append(split)
-                except SourceError:
-                    continue
-            if spec.splits and not found:
-                spec.options["note"] = f"splits {spec.splits} not in {path}: every file read"
-                spec.splits = None
-            elif spec.splits:
-                spec.splits = found
-        specs.append(spec)
-    preflight(specs)
-    return specs
-
-
-def preflight(specs: list[SourceSpec]) -> None:
-    """Fail fast, naming every source that cannot be read, before any stage starts."""
-    from huggingface_hub import HfApi
-
-    problems = []
-    for spec in specs:
-        if spec.path is not None:
-            continue
-        if Path(spec.hub).is_dir():
-            continue
-        try:
-            HfApi().dataset_info(spec.hub, revision=spec.revision, timeout=10)
-        except Exception as exc:
-            problems.append(f"{spec.group} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}")
-    if problems:
-        raise BuildError(
-            "cannot read these sources:\n  " + "\n  ".join(problems) + "\ngive their local layouts with "
-            "--source-path NAME=DIR, or build without them with --sources NAME,NAME"
-        )
+    if context.only_sources is None:
+        return [source_spec(entry, context.source_paths) for entry in entries]
+    known = set().union(*(names(e) for e in entries))
+    unknown = sorted(set(context.only_sources) - known)
+    if unknown:
+        raise BuildError(f"--sources: {unknown} not in this recipe (it has {sorted(known)})")
+    chosen = set(context.only_sources)
+    return [source_spec(entry, context.source_paths) for entry in entries if names(entry) & chosen]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
-from medvlt_data.schema import LETTERS, Record, validate_record
+from medvlt_data.schema import LETTERS, Record, reject_row, validate_record
 
 
 class SourceError(Exception):
@@ -31,15 +31,13 @@ class Rejected:
     source: str = ""
     split: str = ""
 
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "source": self.source,
-            "split": self.split,
-            "file": self.file,
-            "record": self.ref,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
+    def as_row(self, step: str, group: str | None = None) -> dict[str, str]:
+        """The reject row of this rejection (:func:`~medvlt_data.schema.reject_row`), dropped at
+        ``step`` and counted under ``group`` (default: its source). ``ref`` is its ``source_id``."""
+        return reject_row(
+            step, self.reason, id=f"{self.source}:{self.split or '-'}:{self.ref}", source=group or self.source,
+            split=self.split, source_id=self.ref, file=self.file, detail=self.detail,
+        )  # fmt: skip
 
 
 Item = Union[Record, Rejected]  # noqa: UP007 (a runtime alias; Python 3.10 has no X | Y for these)

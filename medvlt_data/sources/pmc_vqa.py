@@ -53,6 +53,7 @@ from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split
 from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
 from medvlt_data.sources.hub import hub_file
+from medvlt_data.text import fold
 
 CHOICE_LETTERS = "ABCD"
 REQUIRED_COLUMNS = ("Figure_path", "Question", "Answer", *(f"Choice {c}" for c in "ABCD"))
@@ -76,8 +77,9 @@ def clean(text: Any) -> str:
 
 
 def comparable(text: str) -> str:
-    """Text as compared: case-folded, whitespace collapsed, quote marks at the ends dropped."""
-    return " ".join(clean(text).strip(_QUOTES).split()).casefold()
+    """Text as compared: :func:`~medvlt_data.text.fold` of it without invisible characters and
+    quote marks at the ends (PMC-VQA's answers carry both)."""
+    return fold(clean(text).strip(_QUOTES))
 
 
 def parse_choice(column_letter: str, value: Any) -> tuple[str, str]:

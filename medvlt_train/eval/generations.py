@@ -63,16 +63,21 @@ def write_generations(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-class GenerationLog(JsonLinesCheckpoint):
-    """The graded lines of one run: ``rows`` by question id, read back on open, appended as they come."""
+class GenerationLog:
+    """The graded lines of one run: ``rows`` by question id, read back from ``path`` on open and appended
+    as they come (a :class:`~medvlt_data.checkpoint.JsonLinesCheckpoint`)."""
 
     def __init__(self, path: Path):
-        super().__init__(path)
-        self.rows = {row["id"]: row for row in self.entries}
+        self._checkpoint = JsonLinesCheckpoint(path)
+        self.path = self._checkpoint.path
+        self.rows = {row["id"]: row for row in self._checkpoint.entries}
 
     def add(self, row: dict[str, Any]) -> None:
-        super().add(row)
+        self._checkpoint.add(row)
         self.rows[row["id"]] = row
+
+    def close(self) -> None:
+        self._checkpoint.close()
 
     def __enter__(self) -> GenerationLog:
         return self

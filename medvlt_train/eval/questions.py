@@ -13,21 +13,17 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hub_cards.model_card import BENCHMARKS
+from medvlt_data.benchmarks import EVAL_BENCHMARKS, check_benchmarks
+from medvlt_data.datasets import DatasetSource, load_records, resolve_dataset
 from medvlt_data.released import PAPER_EVAL_DATASET
-from medvlt_train.data import DatasetSource, load_records, resolve_dataset
 
 __all__ = [
-    "BENCHMARK_KEYS",
     "PAPER_EVAL_DATASET",
     "Question",
     "build_eval_split",
     "load_questions",
     "resolve_eval_dataset",
 ]
-
-#: The benchmarks in the paper's column order (PMC, MMMU, MedX-M, PathVQA, SLAKE, VQA-Rad).
-BENCHMARK_KEYS = tuple(BENCHMARKS)
 
 
 @dataclass(frozen=True)
@@ -47,9 +43,7 @@ class Question:
 def load_questions(source: DatasetSource, benchmarks: list[str], limit: int | None = None) -> list[Question]:
     """The questions of ``benchmarks`` in ``source``, benchmark by benchmark in the paper's order, each
     in file order; ``limit`` keeps the first N of each benchmark. A benchmark with no question is an error."""
-    unknown = sorted(set(benchmarks) - set(BENCHMARK_KEYS))
-    if unknown:
-        raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARK_KEYS)}")
+    check_benchmarks(benchmarks, EVAL_BENCHMARKS)
     by_benchmark: dict[str, list[Question]] = {b: [] for b in benchmarks}
     seen: Counter[str] = Counter()
     for record in load_records(source):
@@ -77,7 +71,7 @@ def load_questions(source: DatasetSource, benchmarks: list[str], limit: int | No
             f"dataset {source.label} has no questions for benchmark(s) {', '.join(empty)} "
             f"(an eval build has one split per benchmark: data/BENCHMARK-*.parquet)"
         )
-    return [q for b in BENCHMARK_KEYS if b in by_benchmark for q in by_benchmark[b]]
+    return [q for b in EVAL_BENCHMARKS if b in by_benchmark for q in by_benchmark[b]]
 
 
 def resolve_eval_dataset(dataset: str | Path = PAPER_EVAL_DATASET) -> DatasetSource:
@@ -129,7 +123,7 @@ def build_eval_split(
 
         corpus = write_demo_corpus(out / ".work" / "demo-corpus")
         paths = {**{name: str(path) for name, path in corpus.items()}, **paths}
-    context = BuildContext(out=out, source_paths=paths, only_sources=list(benchmarks))
+    context = BuildContext(source_paths=paths, only_sources=list(benchmarks))
     plan = make_plan("eval", context)
     plan.demo = demo  # results and model cards of this eval say they are demo results
     run_build(plan, out)

@@ -31,7 +31,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from hub_cards.model_card import BENCHMARKS, DEMO_EVAL_NOTE
+from hub_cards.model_card import DEMO_EVAL_NOTE
+from medvlt_data.benchmarks import BENCHMARKS, EVAL_BENCHMARKS
 from medvlt_train.eval.generations import read_generations, regrade_row, run_file, write_generations
 
 __all__ = ["CONFIG_FILE", "GRADERS", "compare", "load_results", "markdown_table", "regrade", "write_results"]
@@ -93,7 +94,7 @@ def _spread(values: list[float]) -> float:
 def summarize(config: dict[str, Any], runs: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """The results (schema in the module docstring) of complete runs."""
     benchmarks = {}
-    for key in (b for b in BENCHMARKS if b in config["questions"]):
+    for key in (b for b in EVAL_BENCHMARKS if b in config["questions"]):
         per_run = [[r for r in rows.values() if r["benchmark"] == key] for rows in runs]
         fmt = [_percent([r["format"] for r in rows]) for rows in per_run]
         entry: dict[str, Any] = {
@@ -117,7 +118,7 @@ def summarize(config: dict[str, Any], runs: list[dict[str, dict[str, Any]]]) -> 
         "graders": GRADERS,
         "benchmarks": benchmarks,
         **averages,
-        "complete": set(BENCHMARKS) <= set(benchmarks) and config.get("limit") is None,
+        "complete": set(EVAL_BENCHMARKS) <= set(benchmarks) and config.get("limit") is None,
         "demo": (config.get("dataset") or {}).get("demo") is True,
         "versions": config.get("versions", {}),
     }
@@ -144,13 +145,13 @@ def markdown_table(
 ) -> str:
     """The paper's table: per (label, results) one line per grader, columns PMC .. VQA-Rad and Avg.
     The strict line carries the bare label; the others say which grader they are."""
-    titles = list(BENCHMARKS.values())
+    titles = [BENCHMARKS[b].title for b in EVAL_BENCHMARKS]
     lines = ["| model | " + " | ".join(titles) + " | Avg |", "| --- |" + " ---: |" * (len(titles) + 1)]
     for label, results in rows:
         _check_graders(label, results, graders)
         for grader in graders:
             key, _, _, avg, suffix = _KEYS[grader]
-            cells = [_cell(results["benchmarks"].get(b), key) for b in BENCHMARKS]
+            cells = [_cell(results["benchmarks"].get(b), key) for b in EVAL_BENCHMARKS]
             lines.append(f"| {label}{suffix} | " + " | ".join(cells) + f" | {results[avg]:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -164,7 +165,7 @@ def _details(results: dict[str, Any]) -> str:
             mean, std, runs, _, _ = _KEYS[grader]
             cells += [f"{r[mean]:.2f} ± {r[std]:.2f}", ", ".join(f"{v:.2f}" for v in r[runs])]
         cells += [f"{r['accuracy_robust']:.2f} ± {r['std_robust']:.2f}", f"{r['format_rate']:.1f}%"]
-        lines.append(f"| {BENCHMARKS[key]} | {r['n']:,} | " + " | ".join(cells) + " |")
+        lines.append(f"| {BENCHMARKS[key].title} | {r['n']:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -241,14 +242,14 @@ def plot_comparison(
 
     from hub_cards.rendering import PLOT_STYLE, png_bytes
 
-    columns = [*BENCHMARKS.values(), "Avg"]
+    columns = [*(BENCHMARKS[b].title for b in EVAL_BENCHMARKS), "Avg"]
     width = 0.8 / len(results)
     with matplotlib.rc_context(PLOT_STYLE):
         fig = Figure(layout="constrained", figsize=(1.3 * len(columns) + 1.5, 3.8))
         ax = fig.add_subplot()
         key, _, _, avg, _ = _KEYS[grader]
         for i, (label, r) in enumerate(zip(labels, results, strict=True)):
-            values = [r["benchmarks"][b][key] if b in r["benchmarks"] else 0.0 for b in BENCHMARKS]
+            values = [r["benchmarks"][b][key] if b in r["benchmarks"] else 0.0 for b in EVAL_BENCHMARKS]
             xs = [x + (i - (len(results) - 1) / 2) * width for x in range(len(columns))]
             ax.bar(xs, [*values, r[avg]], width, label=label)
         ax.set_xticks(range(len(columns)), columns)

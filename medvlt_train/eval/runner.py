@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medvlt_data.benchmarks import EVAL_BENCHMARKS
+from medvlt_data.datasets import DatasetSource
 from medvlt_data.verify import build_prompt
-from medvlt_train.data import DatasetSource
+from medvlt_train.eval.backend import EvalBackend, GenerationRequest
 from medvlt_train.eval.generations import GenerationLog, graded_row, run_file
-from medvlt_train.eval.questions import BENCHMARK_KEYS, Question, load_questions
+from medvlt_train.eval.questions import Question, load_questions
 from medvlt_train.eval.report import CONFIG_FILE, write_results
-from medvlt_train.eval.transformers_backend import GenerationRequest
 
 __all__ = ["EvalSettings", "run_eval"]
 
@@ -34,7 +35,7 @@ _PINNED = ("model", "prompt", "max_new_tokens", "benchmarks", "limit", "seed")
 class EvalSettings:
     model: str
     out: Path
-    benchmarks: list[str] = field(default_factory=lambda: list(BENCHMARK_KEYS))
+    benchmarks: list[str] = field(default_factory=lambda: list(EVAL_BENCHMARKS))
     backend: str = "auto"  # auto: vllm with a GPU, else transformers
     runs: int = 3
     seed: int = 42
@@ -46,17 +47,16 @@ class EvalSettings:
     endpoint: str | None = None
     api_key_env: str | None = None
     tensor_parallel: int = 1
+    data_parallel: int = 1
     trust_remote_code: bool = False
 
     def resolved_backend(self) -> str:
-        if self.backend != "auto":
-            return self.backend
-        import torch
+        from medvlt_data.inference.backends import resolve_backend
 
-        return "vllm" if torch.cuda.is_available() else "transformers"
+        return resolve_backend(self.backend)
 
 
-def _generator(settings: EvalSettings):
+def _generator(settings: EvalSettings) -> EvalBackend:
     backend = settings.resolved_backend()
     if backend == "transformers":
         from medvlt_train.eval.transformers_backend import TransformersGenerator
@@ -64,13 +64,15 @@ def _generator(settings: EvalSettings):
         return TransformersGenerator(settings.model, batch_size=settings.batch_size,
                                      max_new_tokens=settings.max_new_tokens,
                                      trust_remote_code=settings.trust_remote_code)  # fmt: skip
-    if backend not in ("vllm", "endpoint"):
-        raise ValueError(f"unknown backend {backend!r}; choose vllm, transformers or endpoint")
-    from medvlt_data.inference.backends import BackendSpec
+    from medvlt_data.inference.backends import BACKENDS, BackendSpec
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose auto or one of {', '.join(BACKENDS)}")
     from medvlt_train.eval.server_backend import ServerGenerator
 
-    spec = BackendSpec(kind=backend, model=settings.model, endpoint=settings.endpoint,
+    spec = BackendSpec(backend=backend, model=settings.model, endpoint=settings.endpoint,
                        api_key_env=settings.api_key_env, tensor_parallel=settings.tensor_parallel,
+                       data_parallel=settings.data_parallel,
                        trust_remote_code=settings.trust_remote_code)  # fmt: skip
     spec.preflight()
     return ServerGenerator(spec, max_new_tokens=settings.max_new_tokens, concurrency=settings.concurrency,
@@ -135,19 +137,5 @@ def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None
                     if progress is not None:
                         progress(run, len(log.rows), len(questions))
 
-                _generate_all(generator, [_request(q, settings.prompt) for q in missing], seed, save,
-                              chunk=4 * settings.batch_size)  # fmt: skip
+                generator.generate_each([_request(q, settings.prompt) for q in missing], seed, save)
     return write_results(out)
-
-
-def _generate_all(
-    generator: Any, requests: list[GenerationRequest], seed: int, save: Any, chunk: int
-) -> None:
-    """Every answer to ``save(index, text)`` as soon as it exists: a server backend streams them; the
-    transformers backend answers ``chunk`` requests (a few batches) per call."""
-    if hasattr(generator, "generate_each"):
-        generator.generate_each(requests, seed, save)
-        return
-    for start in range(0, len(requests), chunk):
-        for offset, text in enumerate(generator.generate(requests[start : start + chunk], seed)):
-            save(start + offset, text)

@@ -1,6 +1,7 @@
-"""Evaluation through an OpenAI-compatible server: ``vllm`` (medvlt starts ``vllm serve`` and stops it
-afterwards) or ``endpoint`` (any running server). Same client, retries and error messages as
-difficulty scoring and distillation (:mod:`medvlt_data.inference`).
+"""Evaluation through an OpenAI-compatible server: ``vllm`` or ``transformers-serve`` (medvlt starts
+``vllm serve`` or ``transformers serve`` and stops it afterwards) or ``endpoint`` (any running server).
+Same client, retries and error messages as the difficulty stage and distillation
+(:mod:`medvlt_data.inference`).
 
 Greedy decoding is ``temperature=0``; the run's seed goes with every request (vLLM honours it).
 """
@@ -15,14 +16,13 @@ from pathlib import Path
 from medvlt_data.inference.backends import BackendSpec, open_backend
 from medvlt_data.inference.client import ChatClient
 from medvlt_data.inference.rollouts import chat_messages
-from medvlt_train.eval.transformers_backend import GenerationRequest
+from medvlt_train.eval.backend import EvalBackend, GenerationRequest
 
 __all__ = ["ServerGenerator"]
 
 
-class ServerGenerator:
-    """``generate_each(requests, seed, done)`` through a server; a context manager (it may start the
-    server)."""
+class ServerGenerator(EvalBackend):
+    """Answers through a server; entering it may start the server, leaving it stops what it started."""
 
     def __init__(self, spec: BackendSpec, *, max_new_tokens: int = 4096, concurrency: int = 64,
                  log_dir: str | Path | None = None, timeout: float = 1800.0):  # fmt: skip
@@ -33,6 +33,9 @@ class ServerGenerator:
         self._model: str | None = None
 
     def __enter__(self) -> ServerGenerator:
+        from medvlt_train.models import resolve_weights
+
+        resolve_weights(self.spec)  # tiny, demo-base, ID@rev: the folder a started server loads
         self._url, self._model = self._stack.enter_context(open_backend(self.spec, self.log_dir))
         return self
 

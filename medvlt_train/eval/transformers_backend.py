@@ -20,27 +20,19 @@ from __future__ import annotations
 
 import copy
 import gc
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DTYPES", "GenerationRequest", "TransformersGenerator"]
+from medvlt_train.eval.backend import EvalBackend, GenerationRequest
+
+__all__ = ["DTYPES", "TransformersGenerator"]
 
 #: Accepted ``dtype`` values (``"auto"``: bfloat16 on CUDA, float32 elsewhere).
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One prompt: the full user text and its encoded image files (PNG/JPEG bytes) in prompt order."""
-
-    text: str
-    images: tuple[bytes, ...] = ()
-
-
-class TransformersGenerator:
+class TransformersGenerator(EvalBackend):
     """Greedy batched generation with a transformers vision-language model, loaded once."""
-
-    name = "transformers"
 
     def __init__(
         self,
@@ -61,7 +53,7 @@ class TransformersGenerator:
         import torch
         import transformers
 
-        from medvlt_train.tiny import resolve_model
+        from medvlt_train.models import resolve_model
 
         self.model_name = model
         self.batch_size = batch_size
@@ -104,6 +96,16 @@ class TransformersGenerator:
             )
         self.model.generation_config = config
         return config
+
+    def generate_each(
+        self, requests: list[GenerationRequest], seed: int, done: Callable[[int, str], None]
+    ) -> None:
+        """:meth:`generate` a few batches (``4 * batch_size`` requests) at a time, calling ``done(index, text)``
+        after each, so an interruption loses at most those."""
+        chunk = 4 * self.batch_size
+        for start in range(0, len(requests), chunk):
+            for offset, text in enumerate(self.generate(requests[start : start + chunk], seed)):
+                done(start + offset, text)
 
     def generate(self, requests: list[GenerationRequest], seed: int) -> list[str]:
         """Completions (new tokens only, special tokens skipped) for ``requests``, in their order."""
@@ -155,21 +157,8 @@ class TransformersGenerator:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def __enter__(self) -> TransformersGenerator:
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def describe(self) -> dict[str, Any]:
-        """What produced the generations, for the run's metadata."""
-        return {
-            "backend": self.name,
-            "model": self.model_name,
-            "device": self.device,
-            "dtype": self.dtype,
-            "batch_size": self.batch_size,
-        }
 
 
 def _decode_images(index: int, request: GenerationRequest) -> list[Any]:

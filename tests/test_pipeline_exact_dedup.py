@@ -1,4 +1,5 @@
-"""The merge stage: canonical order whatever the prepared shards, exact duplicates, shard layout."""
+"""Exact dedup: the key, and the merge: canonical order whatever the prepared shards, exact duplicates,
+shard layout."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
-from medvlt_data.pipeline.merge import MIN_SHARDS, CanonicalMerge
+from medvlt_data.pipeline.exact_dedup import MIN_SHARDS, STAGE_COLUMNS, DedupExact, dedup_key
 from medvlt_data.pipeline.storage import StageWriter
 
 
@@ -21,9 +22,17 @@ def _doc(source: int, position: int, key: str | None) -> Document:
     )
 
 
+def test_dedup_key_parts():
+    base = dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, ["aa", "bb"])
+    assert base == dedup_key("what  is shown", {"A": "Mass", "B": "CYST"}, ["aa", "bb"])
+    assert base != dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, ["bb", "aa"])  # image order
+    assert base != dedup_key("What is shown?", {"A": "Cyst", "B": "Tumor"}, ["aa", "bb"])
+    assert base != dedup_key("What is not shown?", {"A": "Cyst", "B": "Mass"}, ["aa", "bb"])
+
+
 def _prepare(folder, tasks: list[list[Document]]) -> None:
     for rank, docs in enumerate(tasks):
-        list(StageWriter(folder).run(iter(docs), rank=rank))
+        list(StageWriter(folder, STAGE_COLUMNS).run(iter(docs), rank=rank))
 
 
 def _canonical(folder) -> list[list[str]]:
@@ -40,7 +49,7 @@ def test_merge_orders_by_ordinal_keeps_the_first_copy_and_lists_the_others(tmp_p
     ]
     # two tasks took alternate rows, as the reader hands them out
     _prepare(tmp_path / "prepared", [docs[0::2], docs[1::2]])
-    list(CanonicalMerge(str(tmp_path / "prepared"), str(tmp_path / "canonical"), str(tmp_path), 3, 256).run())
+    list(DedupExact(str(tmp_path / "prepared"), str(tmp_path / "canonical"), str(tmp_path), 3, 256).run())
     shards = _canonical(tmp_path / "canonical")
     merged = [i for shard in shards for i in shard]
     # source 0: ten distinct keys (or none); source 1: keys 0..6 then 0, 1, 2 again
@@ -56,11 +65,7 @@ def test_merge_orders_by_ordinal_keeps_the_first_copy_and_lists_the_others(tmp_p
 def test_merge_of_nothing_but_copies_writes_every_shard_file(tmp_path):
     docs = [_doc(0, p, "ab" * 20) for p in range(9)]
     _prepare(tmp_path / "prepared", [docs])
-    list(
-        CanonicalMerge(
-            str(tmp_path / "prepared"), str(tmp_path / "canonical"), str(tmp_path), 1000, 256
-        ).run()
-    )
+    list(DedupExact(str(tmp_path / "prepared"), str(tmp_path / "canonical"), str(tmp_path), 1000, 256).run())
     shards = _canonical(tmp_path / "canonical")
     assert len(shards) == MIN_SHARDS
     assert shards == [["medqa:train:0-0"], [], [], []]

@@ -1,11 +1,17 @@
-"""The merge stage: the prepared shards in canonical order, exact duplicates dropped, canonical shards.
+"""Exact dedup: the key of a record, the columns the merge reads, and the merge that drops copies.
 
-:class:`CanonicalMerge` makes later stages see the same data whatever the number of workers that
-prepared it.
+- :func:`dedup_key`: sha1 of the record's :func:`~medvlt_data.text.key_text` question, option set
+  and image hashes; the :class:`DedupKey` step of the prepare stage sets it on every Document;
+- :data:`STAGE_COLUMNS`: the columns of the prepared shards that the merge reads without parsing
+  the metadata (the ordinal, and the key's first 64 bits as ``dedup_key64``);
+- :class:`DedupExact` (step ``dedup_exact``): merges the prepared shards in canonical order, drops
+  the later copies of a key (reason ``duplicate``) and writes the canonical shards, so later
+  stages see the same data whatever the number of workers that prepared it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +21,72 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from medvlt_data.pipeline.storage import STAGE_SCHEMA, rejects_writer
+from medvlt_data.pipeline.documents import document_options
+from medvlt_data.pipeline.storage import Columns, rejects_writer, stage_schema
+from medvlt_data.text import key_text
+
+
+def dedup_key(question: str, options: dict[str, str], phashes: list[str]) -> str:
+    """The exact-duplicate key of a record: sha1 of its question, option texts (both as
+    :func:`~medvlt_data.text.key_text` sees them) and images.
+
+    Option texts are compared as a set (sorted, so relettered options give the same key); images in
+    prompt order, by perceptual hash.
+
+    >>> a = dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, ["c3a1e0f09b8d7c6e"])
+    >>> a == dedup_key("  what is SHOWN ", {"A": "mass.", "B": "Cyst"}, ["c3a1e0f09b8d7c6e"])
+    True
+    >>> a == dedup_key("What is shown?", {"A": "Cyst", "B": "Mass"}, [])
+    False
+    >>> len(a)
+    40
+    """
+    parts = [key_text(question), *sorted(key_text(v) for v in options.values())]
+    payload = "\x1e".join(["\x1f".join(parts), "\x1f".join(phashes)])
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+class DedupKey(PipelineStep):
+    """Sets ``metadata["dedup_key"]`` of every Document (after the image step, which sets the
+    ``image_phash`` the key includes)."""
+
+    name = "dedup key"
+    type = "medvlt"
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            phashes = doc.metadata.get("image_phash") or []
+            doc.metadata["dedup_key"] = dedup_key(doc.text, document_options(doc), phashes)
+            yield doc
+
+
+def _source_index(doc: Document) -> int:
+    return doc.metadata["ordinal"][0]
+
+
+def _position(doc: Document) -> int:
+    return doc.metadata["ordinal"][1]
+
+
+def _key64(doc: Document) -> int | None:
+    key = doc.metadata.get("dedup_key")
+    return int(key[:16], 16) if key else None
+
+
+#: Columns of the prepared shards for the merge: ``source_index``/``position`` (the ordinal) and
+#: ``dedup_key64`` (the first 64 bits of the dedup key, null for a Document without one).
+STAGE_COLUMNS: Columns = {
+    "source_index": (pa.int64(), _source_index),
+    "position": (pa.int64(), _position),
+    "dedup_key64": (pa.uint64(), _key64),
+}
+_SCHEMA = stage_schema(STAGE_COLUMNS)
 
 #: Fewest canonical shards: later stages keep some parallelism on small builds.
 MIN_SHARDS = 4
 
 
-class CanonicalMerge(PipelineStep):
+class DedupExact(PipelineStep):
     """Merges the prepared shards in canonical order, drops exact duplicates, writes canonical shards.
 
     The order and the duplicates are worked out from three columns of every prepared row (its
@@ -164,5 +229,5 @@ def _next_writer(writer: pq.ParquetWriter | None, out: Path, shard: int, target:
         writer.close()
         start = shard + 1
     for empty in range(start, min(target, shards)):
-        pq.ParquetWriter(out / f"{empty:05d}.parquet", STAGE_SCHEMA).close()
-    return pq.ParquetWriter(out / f"{target:05d}.parquet", STAGE_SCHEMA) if target < shards else None
+        pq.ParquetWriter(out / f"{empty:05d}.parquet", _SCHEMA).close()
+    return pq.ParquetWriter(out / f"{target:05d}.parquet", _SCHEMA) if target < shards else None

@@ -1,0 +1,191 @@
+"""Option groups that several commands share, each a dataclass built from its click options and shown
+under a heading of its own in ``--help``:
+
+- :func:`backend_options` (:class:`BackendOptions`): which backend answers with which model, for
+  ``data build``, ``data distill`` and ``eval``; the defaults differ per command and each command's
+  help shows its own;
+- :func:`difficulty_options` (:class:`DifficultyOptions`): the difficulty settings of ``data build``;
+- :func:`benchmark_list`: the callback that parses a comma-separated benchmark list.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import click
+
+from medvlt_data.benchmarks import BENCHMARKS, parse_benchmarks
+from medvlt_data.inference.backends import AUTO, BACKENDS, BackendSpec
+
+__all__ = ["BackendOptions", "DifficultyOptions", "GroupedOption", "SectionedCommand", "SectionedGroup",
+           "backend_options", "benchmark_list", "difficulty_options"]  # fmt: skip
+
+#: What each backend name means, for the --backend help.
+BACKEND_HELP = (
+    "vllm: start `vllm serve` (GPUs); transformers-serve: start `transformers serve`; transformers: "
+    "generate in this process (small models on CPU); endpoint: a running server (--endpoint)"
+)
+
+
+class GroupedOption(click.Option):
+    """A click option listed under the heading ``group`` in ``--help``."""
+
+    def __init__(self, *args: Any, group: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+
+class _Sections:
+    """``--help`` with the options of each group under its heading, after the ungrouped ones."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and not isinstance(param, click.Argument):
+                sections.setdefault(getattr(param, "group", None) or "Options", []).append(record)
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+        if isinstance(self, click.Group):
+            self.format_commands(ctx, formatter)
+
+
+class SectionedCommand(_Sections, click.Command):
+    """A command whose option groups have headings in ``--help``."""
+
+
+class SectionedGroup(_Sections, click.Group):
+    """A group whose option groups have headings in ``--help``."""
+
+
+def _group(cls: type, kwarg: str, heading: str, options: list[tuple[str, tuple[str, ...], dict]]):
+    """A decorator adding ``options`` (field, flags, click attributes) under ``heading``; the command
+    receives them as one ``cls`` instance in ``kwarg``."""
+    names = [name for name, _, _ in options]
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            kwargs[kwarg] = cls(**{name: kwargs.pop(name) for name in names})
+            return function(*args, **kwargs)
+
+        for name, flags, attrs in reversed(options):
+            command = click.option(*flags, name, cls=GroupedOption, group=heading, **attrs)(command)
+        return command
+
+    return decorate
+
+
+@dataclass
+class BackendOptions:
+    """The backend options as given; ``None`` where a command has no default (the recipe's applies)."""
+
+    model: str | None = None
+    backend: str | None = None
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    concurrency: int | None = None
+    tensor_parallel: int | None = None
+    data_parallel: int | None = None
+    trust_remote_code: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The options with a value, by field name."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def spec(self) -> BackendSpec:
+        """The :class:`BackendSpec` of these options (``concurrency`` is the caller's)."""
+        known = {f.name for f in fields(BackendSpec)}
+        return BackendSpec(**{k: v for k, v in self.given().items() if k in known})
+
+
+def backend_options(
+    *,
+    heading: str,
+    defaults: dict[str, Any] | None = None,
+    notes: dict[str, str] | None = None,
+    model_flag: str = "--model",
+    model_help: str = "The model that answers: Hub ID[@revision], folder, or 'tiny' (medvlt's test model).",
+    model_required: bool = False,
+    auto: bool = False,
+) -> Callable[[Callable], Callable]:
+    """The backend group (see :class:`BackendOptions`) with this command's ``defaults`` (shown in
+    ``--help``) and ``notes`` (bracketed after a help text, e.g. ``recipe: vllm``); ``auto`` offers
+    ``--backend auto``. The command receives the group as ``backend_options``."""
+    defaults, notes = defaults or {}, notes or {}
+    choices = [AUTO, *BACKENDS] if auto else list(BACKENDS)
+    backend_help = (
+        BACKEND_HELP + ("; auto: vllm when a GPU is present, else transformers" if auto else "") + "."
+    )
+    table: list[tuple[str, tuple[str, ...], dict]] = [
+        ("model", (model_flag,), {"metavar": "MODEL", "help": model_help, "required": model_required}),
+        ("backend", ("--backend",), {"type": click.Choice(choices), "help": backend_help}),
+        ("endpoint", ("--endpoint",), {"metavar": "URL", "help": "endpoint: base URL of a running OpenAI-compatible server (.../v1)."}),
+        ("api_key_env", ("--api-key-env",),
+         {"metavar": "VAR", "help": "endpoint: environment variable that holds the API key (never printed)."}),
+        ("concurrency", ("--concurrency",), {"type": click.IntRange(min=1), "metavar": "N", "help": "Requests in flight."}),
+        ("tensor_parallel", ("--tensor-parallel",), {"type": click.IntRange(min=1), "metavar": "N", "help": "vllm: GPUs per model replica."}),
+        ("data_parallel", ("--data-parallel",), {"type": click.IntRange(min=1), "metavar": "N", "help": "vllm: model replicas."}),
+        ("trust_remote_code", ("--trust-remote-code",),
+         {"is_flag": True, "help": "vllm, transformers: allow the model's own code (off by default)."}),
+    ]  # fmt: skip
+    for name, _, attrs in table:
+        attrs["default"] = defaults.get(name)
+        attrs["show_default"] = name in defaults and not attrs.get("is_flag")
+        if name in notes:
+            attrs["help"] = f"{attrs['help']} [{notes[name]}]"
+    return _group(BackendOptions, "backend_options", heading, table)
+
+
+@dataclass
+class DifficultyOptions:
+    """The difficulty settings of ``data build`` as given (``None``: the recipe's)."""
+
+    rollouts: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    min_pass: int | None = None
+    max_pass: int | None = None
+    order: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings with a value, by field name (those of ``DifficultySettings``)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+#: The difficulty group of ``data build``; the command receives it as ``difficulty``.
+difficulty_options = _group(
+    DifficultyOptions,
+    "difficulty",
+    "Difficulty (text-hard, image-hard; [recipe: X] is the recipe's value)",
+    [
+        ("rollouts", ("--rollouts",), {"type": click.IntRange(min=1), "metavar": "N", "help": "Answers asked per question [recipe: 16]."}),
+        ("max_tokens", ("--max-tokens",), {"type": click.IntRange(min=1), "metavar": "N", "help": "New tokens per rollout [recipe: 4096]."}),
+        ("temperature", ("--temperature",), {"type": float, "metavar": "T", "help": "Sampling temperature [recipe: 1.0]."}),
+        ("min_pass", ("--min-pass",), {"type": int, "metavar": "N", "help": "Keep pass_count >= this [recipe: 1]."}),
+        ("max_pass", ("--max-pass",), {"type": int, "metavar": "N", "help": "Keep pass_count <= this [recipe: 7]."}),
+        ("order", ("--order",), {"type": click.Choice(["none", "easy-to-hard"]),
+                                 "help": "Record order: canonical, or pass_count high to low [recipe: none]."}),
+    ],
+)  # fmt: skip
+
+
+def benchmark_list(known: Iterable[str] = tuple(BENCHMARKS), allow_none: bool = False) -> Callable:
+    """A click callback: the comma-separated benchmark list of an option, checked against ``known``
+    (:func:`medvlt_data.benchmarks.parse_benchmarks`); ``None`` stays ``None``."""
+    known = tuple(known)
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+        if value is None:
+            return None
+        try:
+            return parse_benchmarks(value, known, allow_none=allow_none)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return parse
