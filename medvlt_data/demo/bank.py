@@ -8,6 +8,7 @@ known shape and side on a noisy background), so every image question has a check
 from __future__ import annotations
 
 import io
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +158,12 @@ def write_demo_images(folder: Path, suffix: str = ".jpg") -> Path:
     for image in DEMO_IMAGES:
         (folder / f"{image.name}{suffix}").write_bytes(image.jpeg())
     return folder
+
+
+def write_jsonl(path: Path, rows: list[dict], tail: str = "") -> Path:
+    """Write ``rows`` as JSON Lines to ``path``, then ``tail`` as it is (a demo's deliberately broken
+    line); returns ``path``."""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+        handle.write(tail)
+    return path

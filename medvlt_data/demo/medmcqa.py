@@ -7,10 +7,9 @@ demo base model answers right some of the time.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from medvlt_data.demo.bank import TEXT_ITEMS
+from medvlt_data.demo.bank import TEXT_ITEMS, write_jsonl
 from medvlt_data.demo.rules import training_questions
 from medvlt_data.schema import LETTERS
 
@@ -35,9 +34,8 @@ def write(root: Path) -> Path:
         })  # fmt: skip
     # Two broken rows so the demo shows rejects: an unknown answer letter and a truncated line.
     train.append({**rows[1], "id": "demo-mcqa-bad-label", "label": ["E"]})
-    with (root / "train.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in train)
-        handle.write('{"id": "demo-mcqa-truncated", "question": "Which vitamin\n')
-    with (root / "validation.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in validation)
+    write_jsonl(
+        root / "train.jsonl", train, tail='{"id": "demo-mcqa-truncated", "question": "Which vitamin\n'
+    )
+    write_jsonl(root / "validation.jsonl", validation)
     return root

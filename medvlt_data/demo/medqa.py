@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from medvlt_data.demo.bank import TEXT_ITEMS
+from medvlt_data.demo.bank import TEXT_ITEMS, write_jsonl
 from medvlt_data.schema import LETTERS
 
 
@@ -18,9 +17,6 @@ def write(root: Path) -> Path:
     train, test = rows[:24], rows[24:]
     # Two broken rows so the demo shows rejects: an unknown answer letter and a truncated line.
     train.append({"id": "demo-bad-label", "question": rows[0]["question"], "label": ["F"]})
-    with (root / "train.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in train)
-        handle.write('{"id": "demo-truncated", "question": "Which organ\n')
-    with (root / "test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in test)
+    write_jsonl(root / "train.jsonl", train, tail='{"id": "demo-truncated", "question": "Which organ\n')
+    write_jsonl(root / "test.jsonl", test)
     return root

@@ -8,10 +8,9 @@ label outside the options) so the demo shows a reject.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from medvlt_data.demo.bank import TEXT_ITEMS
+from medvlt_data.demo.bank import TEXT_ITEMS, write_jsonl
 from medvlt_data.schema import LETTERS
 
 SUBJECTS = ("clinical_knowledge", "college_biology", "college_medicine", "medical_genetics",
@@ -38,6 +37,5 @@ def rows() -> list[dict]:
 
 
 def write(root: Path) -> Path:
-    with (root / "test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows())
+    write_jsonl(root / "test.jsonl", rows())
     return root

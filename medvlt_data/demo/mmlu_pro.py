@@ -5,9 +5,9 @@ Made-up infusion-rate questions with ten options, and one broken row (answer and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from medvlt_data.demo.bank import write_jsonl
 from medvlt_data.schema import LETTERS
 
 
@@ -25,6 +25,5 @@ def rows() -> list[dict]:
 
 
 def write(root: Path) -> Path:
-    with (root / "test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows())
+    write_jsonl(root / "test.jsonl", rows())
     return root

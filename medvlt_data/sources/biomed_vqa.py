@@ -77,7 +77,8 @@ class BiomedLayout:
     """Mixin of the four adapters that also read the biomed-VQA-benchmark layout.
 
     The adapter's ``config`` is the biomed config name (``VQA_RAD`` for vqa_rad, ...); given one, or
-    reading the repository :data:`BIOMED_HUB_ID` or a local copy of it, the adapter reads that layout.
+    reading the repository :data:`BIOMED_HUB_ID` or a local copy of it, the adapter reads that layout;
+    otherwise its own layouts, ``read_own_local`` and ``read_own_hub``.
     """
 
     name: ClassVar[str]
@@ -100,6 +101,24 @@ class BiomedLayout:
             f"hub ({self.hub_id}; or {BIOMED_HUB_ID} with --config {config}), local ({self.local_layout}; "
             f"or a copy of {BIOMED_HUB_ID})"
         )
+
+    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        if is_local_copy(root, self.name):
+            yield from self.read_biomed(str(root), split, None)
+        else:
+            yield from self.read_own_local(root, split)
+
+    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        if self.reads_biomed(repo_id):
+            yield from self.read_biomed(repo_id, split, revision)
+        else:
+            yield from self.read_own_hub(repo_id, split, revision)
+
+    def read_own_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
+        raise NotImplementedError
 
     def reads_biomed(self, repo_id: str) -> bool:
         """Whether a Hub read of ``repo_id`` is one of the biomed layout."""

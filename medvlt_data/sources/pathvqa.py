@@ -50,7 +50,7 @@ from medvlt_data.sources.base import (
     load_json,
     split_files,
 )
-from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
+from medvlt_data.sources.biomed_vqa import BiomedLayout
 from medvlt_data.sources.hub import hub_rows
 
 _LOCAL_FILES = {"train": "pvqa_train.json", "validation": "pvqa_val.json", "test": "pvqa_test.json"}
@@ -67,10 +67,7 @@ class PathVQA(BiomedLayout, Source):
     local_layout = "pvqa_{train,val,test}.json grouped per image + optional images/{split}/{img_id}.jpg"
     description = "pathology VQA; closed questions as multiple choice (no images: meta image_missing)"
 
-    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        if is_local_copy(root, self.name):
-            yield from self.read_biomed(str(root), split, None)
-            return
+    def read_own_local(self, root: Path, split: str | None) -> Iterator[Item]:
         split = canonical_split(split)
         files = split_files(root, _LOCAL_FILES, split, self.name)
         folder = root if root.is_dir() else root.parent
@@ -157,10 +154,7 @@ class PathVQA(BiomedLayout, Source):
             item.images = [image]
             yield item
 
-    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        if self.reads_biomed(repo_id):
-            yield from self.read_biomed(repo_id, split, revision)
-            return
+    def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
         split = canonical_split(split)
         rows = hub_rows(repo_id, split=split, revision=revision, image_columns=("image",), source=self.name)
         seen: dict[tuple[str, str, str, str], str] = {}

@@ -51,7 +51,7 @@ from typing import Any
 from medvlt_data.images import ImageError, ImageStore
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split
-from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
+from medvlt_data.sources.biomed_vqa import BiomedLayout
 from medvlt_data.sources.hub import hub_file
 from medvlt_data.text import fold
 
@@ -167,10 +167,7 @@ class PMCVQA(BiomedLayout, Source):
         "PubMed Central figure VQA, 4 options; rows whose choices, label and answer disagree are dropped"
     )
 
-    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        if is_local_copy(root, self.name):
-            yield from self.read_biomed(str(root), split, None)
-            return
+    def read_own_local(self, root: Path, split: str | None) -> Iterator[Item]:
         if root.is_file():
             name = guess_split(root.stem)
             if split is not None and split not in (name, root.stem):
@@ -188,10 +185,7 @@ class PMCVQA(BiomedLayout, Source):
                 raise SourceError(f"{self.name}: no images for {path} (looked for {looked})")
             yield from self.read_csv(path, guess_split(path.stem), figures, label=path)
 
-    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        if self.reads_biomed(repo_id):
-            yield from self.read_biomed(repo_id, split, revision)
-            return
+    def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
         fetched: dict[str, Path | None] = {}
 
         def fetch(filename: str) -> Path | None:

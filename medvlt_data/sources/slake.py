@@ -43,7 +43,7 @@ from medvlt_data.sources.base import (
     load_json,
     split_files,
 )
-from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
+from medvlt_data.sources.biomed_vqa import BiomedLayout
 from medvlt_data.sources.hub import hub_file
 
 #: Split -> its file names, in order of preference (the current Hub name first, then Slake1.0's).
@@ -63,10 +63,7 @@ class SLAKE(BiomedLayout, Source):
     local_layout = "train.json/validate.json (or validation.json)/test.json + imgs/ or imgs.zip (Slake1.0)"
     description = "radiology VQA (English); closed questions as multiple choice"
 
-    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        if is_local_copy(root, self.name):
-            yield from self.read_biomed(str(root), split, None)
-            return
+    def read_own_local(self, root: Path, split: str | None) -> Iterator[Item]:
         split = canonical_split(split)
         if root.is_dir():
             patterns = {n: next((f for f in names if (root / f).is_file()), names[-1])
@@ -89,10 +86,7 @@ class SLAKE(BiomedLayout, Source):
             for index, row in enumerate(rows):
                 yield self._item(row, index, name, path, store)
 
-    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        if self.reads_biomed(repo_id):
-            yield from self.read_biomed(repo_id, split, revision)
-            return
+    def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
         split = canonical_split(split)
         if split is not None and split not in _SPLIT_FILES:
             raise SourceError(f"{self.name}: unknown split {split!r}; known: {', '.join(_SPLIT_FILES)}")

@@ -22,7 +22,7 @@ from medvlt_data.closed_vqa import NO_OPTIONS
 from medvlt_data.images import ImageError, ImageStore, image_to_bytes
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Rejected, Source, load_json, split_files
-from medvlt_data.sources.biomed_vqa import BiomedLayout, is_local_copy
+from medvlt_data.sources.biomed_vqa import BiomedLayout
 from medvlt_data.sources.hub import hub_rows
 
 
@@ -35,10 +35,7 @@ class VQARAD(BiomedLayout, Source):
     local_layout = "trainset.json/testset.json + images/ (MEVF)"
     description = "radiology VQA; closed questions as multiple choice"
 
-    def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
-        if is_local_copy(root, self.name):
-            yield from self.read_biomed(str(root), split, None)
-            return
+    def read_own_local(self, root: Path, split: str | None) -> Iterator[Item]:
         files = split_files(root, {"train": "trainset.json", "test": "testset.json"}, split, self.name)
         folder = root if root.is_dir() else root.parent
         store = ImageStore([folder / "images"])
@@ -69,10 +66,7 @@ class VQARAD(BiomedLayout, Source):
                     item.reason = NO_OPTIONS
                 yield item
 
-    def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
-        if self.reads_biomed(repo_id):
-            yield from self.read_biomed(repo_id, split, revision)
-            return
+    def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
         rows = hub_rows(repo_id, split=split, revision=revision, image_columns=("image",), source=self.name)
         for name, index, row in rows:
             ref = f"{name}-{index:05d}"
