@@ -81,8 +81,16 @@ def _group(cls: type, kwarg: str, heading: str, options: list[tuple[str, tuple[s
     return decorate
 
 
+class _Given:
+    """An option group's values as given: ``None`` means not given."""
+
+    def given(self) -> dict[str, Any]:
+        """The options with a value, by field name."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
 @dataclass
-class BackendOptions:
+class BackendOptions(_Given):
     """The backend options as given; ``None`` where a command has no default (the recipe's applies)."""
 
     model: str | None = None
@@ -93,10 +101,6 @@ class BackendOptions:
     tensor_parallel: int | None = None
     data_parallel: int | None = None
     trust_remote_code: bool | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The options with a value, by field name."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
 
     def spec(self) -> BackendSpec:
         """The :class:`BackendSpec` of these options (``concurrency`` is the caller's)."""
@@ -143,8 +147,9 @@ def backend_options(
 
 
 @dataclass
-class DifficultyOptions:
-    """The difficulty settings of ``data build`` as given (``None``: the recipe's)."""
+class DifficultyOptions(_Given):
+    """The difficulty settings of ``data build`` as given (``None``: the recipe's); :meth:`given` keys
+    are those of ``DifficultySettings``."""
 
     rollouts: int | None = None
     max_tokens: int | None = None
@@ -152,10 +157,6 @@ class DifficultyOptions:
     min_pass: int | None = None
     max_pass: int | None = None
     order: str | None = None
-
-    def given(self) -> dict[str, Any]:
-        """The settings with a value, by field name (those of ``DifficultySettings``)."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 #: The difficulty group of ``data build``; the command receives it as ``difficulty``.

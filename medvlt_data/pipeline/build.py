@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from medvlt_data.pipeline.exact_dedup import STAGE_COLUMNS, DedupExact, DedupKey
-from medvlt_data.pipeline.plan import BuildError, BuildPlan, check_plan, resolve_sources
+from medvlt_data.pipeline.plan import BuildError, BuildPlan, check_plan, resolve_specs
 from medvlt_data.pipeline.prepare import Normalize, RecipeReader, Validate
 from medvlt_data.pipeline.storage import StageWriter, document_reader, rejects_writer
 from medvlt_data.pipeline.write import Finalize, RecordReader, RecordShardWriter
@@ -179,7 +179,7 @@ def run_build(
 
     options = options or ExecutorOptions()
     out = Path(out)
-    resolve_sources(plan)
+    resolve_specs(plan.sources)
     check_plan(plan)
     build_benchmark_index(plan, out)
     logs = out / ".work" / "logs"

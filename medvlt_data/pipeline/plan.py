@@ -5,7 +5,7 @@ or the network, so a plan can be printed (:func:`describe_plan`, ``medvlt data b
 tested without data. :func:`~medvlt_data.pipeline.build.run_build` then takes these steps, each of
 its own, before any stage starts:
 
-1. :func:`resolve_sources`: which of the recipe's splits each local layout holds;
+1. :func:`resolve_specs` of the plan's sources: which of the recipe's splits each local layout holds;
 2. :func:`check_plan`: every Hub source can be read and the difficulty backend can start here;
 3. :func:`~medvlt_data.pipeline.reference.build_benchmark_index`: the decontamination reference.
 """
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from medvlt_data.pipeline.difficulty import DifficultySettings
 
 __all__ = ["BuildError", "BuildPlan", "check_plan", "check_sources", "describe_plan", "reference_specs",
-           "resolve_sources", "resolve_specs", "source_spec", "stage_names"]  # fmt: skip
+           "resolve_specs", "source_spec", "stage_names"]  # fmt: skip
 
 #: What to do about a training source that cannot be read.
 SOURCE_ADVICE = (
@@ -120,11 +120,6 @@ def resolve_specs(specs: list[SourceSpec]) -> None:
         else:
             spec.options["note"] = f"splits {spec.splits} not in {spec.path}: every file read"
             spec.splits = None
-
-
-def resolve_sources(plan: BuildPlan) -> None:
-    """:func:`resolve_specs` for the plan's sources."""
-    resolve_specs(plan.sources)
 
 
 def check_sources(specs: list[SourceSpec], advice: str = SOURCE_ADVICE) -> None:
