@@ -202,7 +202,7 @@ def inspect_command(folder: Path, n_records: int) -> None:
     by_split, by_source, shown = Counter(), Counter(), 0
     for record in read_records(folder):
         by_split[record.split] += 1
-        by_source[record.meta.get("benchmark") or record.source] += 1
+        by_source[record.source] += 1
         if shown < n_records:
             shown += 1
             click.echo(f"\n[{record.ref}] {record.question[:300]}")

@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from medvlt_cli.build import parse_source_paths
-from medvlt_cli.options import BackendOptions, GroupedOption, SectionedGroup, backend_options, benchmark_list
+from medvlt_cli.options import (
+    BackendOptions,
+    GroupedOption,
+    SectionedGroup,
+    backend_options,
+    benchmark_list,
+    count_option,
+)  # fmt: skip
 from medvlt_data.benchmarks import EVAL_BENCHMARKS
 
 
@@ -36,22 +43,10 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
 @click.option(
     "--demo", is_flag=True, help="Instead: build the eval split from the embedded demo corpus (no Hub)."
 )
-@click.option(
-    "--runs",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Runs (seeds seed, seed+1, ...); the tables show their mean.",
-)
+@count_option("--runs", default=3, help="Runs (seeds seed, seed+1, ...); the tables show their mean.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first run.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions of each benchmark.")
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(min=1),
-    default=4096,
-    show_default=True,
-    help="Token budget of an answer (the paper: 4096).",
-)
+@count_option("--limit", help="Only the first N questions of each benchmark.")
+@count_option("--max-new-tokens", default=4096, help="Token budget of an answer (the paper: 4096).")
 @click.option(
     "--prompt",
     type=click.Choice(["paper", "default"]),
@@ -71,8 +66,8 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
     model_help="Model to evaluate: Hub ID[@revision], folder, or 'tiny'.",
     auto=True,
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
-              cls=GroupedOption, group="Model and backend", help="transformers: questions per generate call.")  # fmt: skip
+@count_option("--batch-size", default=8, cls=GroupedOption, group="Model and backend",
+              help="transformers: questions per generate call.")  # fmt: skip
 @click.pass_context
 def eval_group(ctx: click.Context, out, benchmarks, dataset, source_paths, demo, backend_options: BackendOptions,
                **options) -> None:  # fmt: skip

@@ -5,7 +5,8 @@ under a heading of its own in ``--help``:
   ``data build``, ``data distill`` and ``eval``; the defaults differ per command and each command's
   help shows its own;
 - :func:`difficulty_options` (:class:`DifficultyOptions`): the difficulty settings of ``data build``;
-- :func:`benchmark_list`: the callback that parses a comma-separated benchmark list.
+- :func:`benchmark_list`: the callback that parses a comma-separated benchmark list;
+- :func:`count_option`: an option that takes a whole number of at least 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from medvlt_data.benchmarks import BENCHMARKS, parse_benchmarks
 from medvlt_data.inference.backends import AUTO, BACKENDS, BackendSpec
 
 __all__ = ["BackendOptions", "DifficultyOptions", "GroupedOption", "SectionedCommand", "SectionedGroup",
-           "backend_options", "benchmark_list", "difficulty_options"]  # fmt: skip
+           "backend_options", "benchmark_list", "count_option", "difficulty_options"]  # fmt: skip
+
+
+def count_option(*names: str, default: int | None = None, help: str, **more: Any) -> Callable:
+    """A click option that takes a whole number of at least 1 (N); its default shown when it has one."""
+    return click.option(*names, type=click.IntRange(min=1), default=default, show_default=default is not None,
+                        metavar="N", help=help, **more)  # fmt: skip
+
 
 #: What each backend name means, for the --backend help.
 BACKEND_HELP = (

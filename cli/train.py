@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import subprocess
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import click
 
 from medvlt_cli.hub import PRIVATE, PUSH_TO
+from medvlt_cli.options import count_option
 
 _RUN_OPTIONS = [
     click.option(
@@ -27,11 +27,9 @@ _RUN_OPTIONS = [
         type=click.Path(exists=True, dir_okay=False),
         help="A `medvlt eval` results.json whose accuracies go into the model card.",
     ),
-    click.option(
+    count_option(
         "--num-processes",
-        type=click.IntRange(min=1),
         default=1,
-        show_default=True,
         help="Processes (GPUs) to train on; above 1, `accelerate launch` starts them.",
     ),
     click.option(
@@ -87,14 +85,14 @@ def _launch(run, given: dict, options: dict) -> str:
 def _run(kind: str, options: dict) -> None:
     from medvlt_data.hub import HubError
     from medvlt_train.recipes import RecipeError, parse_recipe
+    from medvlt_train.run import train
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("medvlt_train").setLevel(logging.INFO)
-    module = importlib.import_module(f"medvlt_train.{kind}")
     given = _given(options)
     try:
         run = parse_recipe(options["recipe"], kind, options["overrides"], given)
-        out = _launch(run, given, options) if options["num_processes"] > 1 else module.train(run)
+        out = _launch(run, given, options) if options["num_processes"] > 1 else train(run)
     except (RecipeError, HubError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _report(Path(out))

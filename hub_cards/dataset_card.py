@@ -100,6 +100,11 @@ _REQUIRED = (
     "features",
 )
 
+#: stats.json keys the card template shows as they are, and those a build may leave out.
+_CARD_FIELDS = ("name", "pretty_name", "recipe_version", "version", "content_hash", "medvlt_version", "modality",
+                "features")  # fmt: skip
+_OPTIONAL_CARD_FIELDS = ("created", "difficulty", "distillation")
+
 #: Asset stems of the plots a card can carry, in card order.
 _PLOT_NAMES = ("records_per_source", "pass_counts")
 
@@ -294,29 +299,20 @@ def _render(stats: dict, images: dict[str, str]) -> str:
     )
     return template("dataset_card.md.j2").render(
         front_matter=yaml.safe_dump(_front_matter(stats), sort_keys=False, allow_unicode=True),
-        name=stats["name"],
-        pretty_name=stats["pretty_name"],
+        **{key: stats[key] for key in _CARD_FIELDS},
+        **{key: stats.get(key) for key in _OPTIONAL_CARD_FIELDS},
         demo_note=DEMO_NOTE if is_demo(stats) else None,
         description=inspect.cleandoc(stats["description"]),
-        recipe_version=stats["recipe_version"],
-        version=stats["version"],
-        content_hash=stats["content_hash"],
-        medvlt_version=stats["medvlt_version"],
-        modality=stats["modality"],
         num_records=total,
         licenses=_licenses(stats),
-        created=stats.get("created"),
         sources=sources,
         totals=totals,
         drops=drops,
         decontamination=decontamination,
         decontamination_total=sum(b["count"] for b in decontamination),
         decontamination_method=recipe.get("decontamination_method"),
-        difficulty=stats.get("difficulty"),
-        distillation=stats.get("distillation"),
         pass_counts=[{"value": v, "count": c} for v, c in pass_counts],
         splits=splits,
-        features=stats["features"],
         recipe_yaml=recipe_yaml,
         data_files_repr=json.dumps(data_files),
         repo_id=stats.get("repo_id") or f"ORG/{stats['name']}",

@@ -22,7 +22,11 @@ from medvlt_data.sources.base import Share
 
 @dataclass
 class SourceSpec:
-    """One source of a recipe: which adapter, where from, which splits; ``benchmark`` names an eval set."""
+    """One source of a recipe: which adapter, where from, which splits; ``benchmark`` names an eval set.
+
+    In an eval build (its sources name benchmarks) a record's ``split`` is its benchmark key: that is
+    where eval, decontamination against an eval build and the card read the benchmark from; the split
+    the question came from is kept as ``meta["source_split"]``."""
 
     name: str
     path: str | None = None
@@ -35,7 +39,8 @@ class SourceSpec:
 
     @property
     def group(self) -> str:
-        """What the build counts this source's records under: its benchmark, else its name."""
+        """What the build counts and lists this source's records under (stats.json ``sources[].name``,
+        the reject rows' ``group``): its benchmark (then also its records' split), else its name."""
         return self.benchmark or self.name
 
     @property

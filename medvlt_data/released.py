@@ -155,6 +155,6 @@ def released_record(row: dict[str, Any], *, shard: str, is_eval: bool) -> Record
                 f"dataset_name {record.source!r} is none of the six benchmarks "
                 f"({', '.join(EVAL_DATASET_NAMES)})"
             )
-        record.split, meta["benchmark"] = benchmark, benchmark
+        record.split = benchmark
     record.meta = meta
     return record

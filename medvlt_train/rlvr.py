@@ -10,46 +10,33 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from medvlt_train.recipes import TrainingRun
+import torch
+from trl import GRPOTrainer
+
+from medvlt_data.datasets import load_records
+from medvlt_train.data import prompt_token_counts, rl_dataset
+from medvlt_train.models import load_model_and_processor
+from medvlt_train.recipes import TrainingRun
+from medvlt_train.rewards import DEFAULT_REWARDS, get_rewards
+from medvlt_train.run import finish_run, main, start_run
 
 log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> str:
-    """Train from ``[RECIPE] [key=value ...]``; returns the output folder (model + processor)."""
-    from medvlt_train.recipes import parse_command_line
-
-    return train(parse_command_line(argv, "rlvr"))
-
-
 def train(run: TrainingRun) -> str:
     """Train ``run`` (an RLVR recipe with its overrides); returns the output folder (model + processor)."""
-    import torch
-    import transformers
-    from trl import GRPOTrainer
-
-    from medvlt_data.datasets import load_records, resolve_dataset
-    from medvlt_train.data import prompt_token_counts, rl_dataset
-    from medvlt_train.models import load_model_and_processor
-    from medvlt_train.rewards import DEFAULT_REWARDS, get_rewards
-    from medvlt_train.run import check_before_training, finish_run
-
-    # 1. Recipe + overrides -> medvlt arguments and GRPOConfig (vLLM only where there is a GPU), checked
-    #    before anything runs; the rewards by name or import path.
-    check_before_training(run)
+    # 1. Recipe + overrides -> medvlt arguments and GRPOConfig, checked before anything runs, seeded, the
+    #    dataset resolved; vLLM only where there is a GPU; the rewards by name or import path.
+    source = start_run(run)
     args, config = run.args, run.config
     if config.use_vllm and (config.use_cpu or not torch.cuda.is_available()):
         log.warning("no GPU: generating with transformers instead of vLLM (use_vllm=false)")
         config.use_vllm = False
     rewards, weights = get_rewards(args.rewards or DEFAULT_REWARDS)
     config.reward_weights = weights
-    transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt rows with the answer_label/answer columns the rewards read.
-    source = resolve_dataset(args.dataset)
     records = list(load_records(source, split=args.split))
     dataset = rl_dataset(records, prompt=args.prompt)
     log.info("RLVR data %s: %d prompts", source.label, len(dataset))
@@ -91,4 +78,4 @@ def check_prompt_lengths(records: list, counts: list[int], limit: int, label: st
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    print(main(sys.argv[1:]))
+    print(main("rlvr", sys.argv[1:]))

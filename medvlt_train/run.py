@@ -8,6 +8,7 @@ Only the main process writes these; under ZeRO-3 every process takes part in sav
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import platform
@@ -30,8 +31,11 @@ __all__ = [
     "finish_run",
     "keep_epoch_checkpoint",
     "library_versions",
+    "main",
     "prompt_template",
     "run_record",
+    "start_run",
+    "train",
     "weights_sha256",
 ]
 
@@ -44,6 +48,30 @@ _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json", "generation_config.
 #: Files a checkpoint's model is copied with when ``keep_epoch`` makes it the run's model.
 _MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "pytorch_model*.bin.index.json",
                 "config.json", "generation_config.json")  # fmt: skip
+
+
+def main(kind: str, argv: list[str] | None = None) -> str:
+    """The entry point of ``python -m medvlt_train.{kind}``: parse ``[RECIPE] [key=value ...]`` as a
+    ``kind`` run (sft or rlvr) and train it; returns the output folder (model + processor)."""
+    from medvlt_train.recipes import parse_command_line
+
+    return train(parse_command_line(argv, kind))
+
+
+def train(run: TrainingRun) -> str:
+    """Train ``run`` with the trainer of its kind (:mod:`medvlt_train.sft` or :mod:`medvlt_train.rlvr`)."""
+    return importlib.import_module(f"medvlt_train.{run.kind}").train(run)
+
+
+def start_run(run: TrainingRun) -> DatasetSource:
+    """Check ``run`` before anything trains, seed it, and resolve its dataset (local build or Hub id)."""
+    import transformers
+
+    from medvlt_data.datasets import resolve_dataset
+
+    check_before_training(run)
+    transformers.set_seed(run.config.seed)
+    return resolve_dataset(run.args.dataset)
 
 
 def check_before_training(run: TrainingRun) -> None:

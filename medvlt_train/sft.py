@@ -14,38 +14,26 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from medvlt_train.recipes import TrainingRun
+from trl import SFTTrainer
+
+from medvlt_data.datasets import load_records
+from medvlt_train.data import image_example_count, sft_dataset
+from medvlt_train.models import load_model_and_processor
+from medvlt_train.recipes import TrainingRun
+from medvlt_train.run import finish_run, main, start_run
 
 log = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> str:
-    """Train from ``[RECIPE] [key=value ...]``; returns the output folder (model + processor)."""
-    from medvlt_train.recipes import parse_command_line
-
-    return train(parse_command_line(argv, "sft"))
-
-
 def train(run: TrainingRun) -> str:
     """Train ``run`` (an SFT recipe with its overrides); returns the output folder (model + processor)."""
-    import transformers
-    from trl import SFTTrainer
-
-    from medvlt_data.datasets import load_records, resolve_dataset
-    from medvlt_train.data import image_example_count, sft_dataset
-    from medvlt_train.models import load_model_and_processor
-    from medvlt_train.run import check_before_training, finish_run
-
-    # 1. Recipe + overrides -> medvlt arguments and SFTConfig, checked before anything runs.
-    check_before_training(run)
+    # 1. Recipe + overrides -> medvlt arguments and SFTConfig, checked before anything runs, seeded, the
+    #    dataset resolved.
+    source = start_run(run)
     args, config = run.args, run.config
-    transformers.set_seed(config.seed)
 
     # 2. Data: records -> prompt/completion rows (records without reasoning are left out).
-    source = resolve_dataset(args.dataset)
     dataset, counts = sft_dataset(load_records(source, split=args.split), prompt=args.prompt)
     log.info("SFT data %s: %s", source.label, counts)
     if counts["kept"] == 0:
@@ -69,4 +57,4 @@ def train(run: TrainingRun) -> str:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    print(main(sys.argv[1:]))
+    print(main("sft", sys.argv[1:]))

@@ -173,10 +173,10 @@ def _no_network(monkeypatch) -> list[str]:
 @pytest.mark.parametrize(
     ("args", "stages"),
     [
-        (["--split", "text-hard"], "prepare, merge, minhash-signatures, minhash-buckets, minhash-cluster, finish, "
+        (["--split", "text-hard"], "prepare, dedup-exact, minhash-signatures, minhash-buckets, minhash-cluster, finish, "
                                    "difficulty, finalize"),
-        (["--split", "eval", "--sources", "vqa_rad"], "prepare, merge, finish, finalize"),
-        (["--split", "image-hard", "--demo", "--rollouts", "4"], "prepare, merge, minhash-signatures, "
+        (["--split", "eval", "--sources", "vqa_rad"], "prepare, dedup-exact, finish, finalize"),
+        (["--split", "image-hard", "--demo", "--rollouts", "4"], "prepare, dedup-exact, minhash-signatures, "
                                                                  "minhash-buckets, minhash-cluster, finish, difficulty, finalize"),
     ],
 )  # fmt: skip
@@ -271,13 +271,13 @@ def test_killed_build_resumes_without_redoing_finished_stages(tmp_path, eval_bui
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    marker = out / ".work" / "logs" / "merge" / "completions" / "00000"
+    marker = out / ".work" / "logs" / "dedup-exact" / "completions" / "00000"
     deadline = time.time() + 300
     while not marker.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert marker.exists(), "the build never reached the merge stage"
+    assert marker.exists(), "the build never reached the dedup-exact stage"
     assert not (out / "stats.json").exists()  # killed before it finished
     prepared = sorted((out / ".work" / "prepared").glob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in prepared]
@@ -317,7 +317,7 @@ def test_slurm_executor_submits_the_stages_as_a_dependency_chain(tmp_path, monke
     result = CliRunner().invoke(cli, ["data", "build", "--out", str(tmp_path / "s"), *_vqa_rad_eval_args(),
                                       "--executor", "slurm", "--workers", "2", "--slurm-partition", "cpu-long"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "submitted stages prepare, merge, finish, finalize" in result.output
+    assert "submitted stages prepare, dedup-exact, finish, finalize" in result.output
     scripts = [script for script, _ in submitted if "launch_pickled_pipeline" in script]
     assert len(scripts) == 4
     assert all("#SBATCH --partition=cpu-long" in s for s in scripts)

@@ -306,3 +306,11 @@ def test_verbatim_benchmark_copies_are_all_found_where_m1s_ratio_finds_few(name,
     # found as itself, or as an earlier copy of the same question within the benchmark
     assert sum(match == (name, r.ref) for match, r in zip(found, records, strict=True)) > 0.97 * len(records)
     assert sum(_m1_prompt_ratio(r.question, r.options) >= 95 for r in records) == m1_finds
+
+
+def test_minhash_bands_of_no_shingles_is_a_clear_error():
+    from medvlt_data.pipeline.decontaminate import minhash_bands
+
+    assert minhash_bands(shingle_set(["a", "b", "c", "d", "e", "f"]), 112, 14).shape == (14,)
+    with pytest.raises(ValueError, match="no shingles"):
+        minhash_bands(shingle_set([]), 112, 14)

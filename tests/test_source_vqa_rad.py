@@ -6,9 +6,11 @@ import io
 import json
 from collections import Counter
 
+import pytest
 from PIL import Image
 
 from medvlt_data.sources import Rejected, get_source
+from medvlt_data.sources.base import SourceError
 from tests.conftest import realdata
 
 
@@ -62,6 +64,14 @@ def test_local_missing_and_corrupt_images(tmp_path):
     assert by_ref["2"].reason == "missing-image" and "gone.png" in by_ref["2"].detail
     assert by_ref["3"].reason == "undecodable-image"
     assert by_ref["4"].reason == "open-ended"
+
+
+def test_a_file_that_is_not_a_list_is_refused_naming_it(tmp_path):
+    # Before the shared loader an object was iterated key by key: every key a "malformed-row".
+    (tmp_path / "images").mkdir()
+    (tmp_path / "testset.json").write_text(json.dumps({"qid": 1, "question": "Is it red?"}))
+    with pytest.raises(SourceError, match=r"vqa_rad: .*testset.json holds a dict, not a list of questions"):
+        list(get_source("vqa_rad").read(path=tmp_path))
 
 
 def test_hub_layout(hub_repo):

@@ -4,7 +4,7 @@ Stages (each a datatrove pipeline; logs and completion marks under ``OUT/.work/l
 an interrupted build re-run with the same arguments skips the tasks that finished):
 
 1. ``prepare`` (``workers`` tasks): read -> normalize -> validate -> images -> dedup key -> stage shards;
-2. ``merge`` (1 task): canonical order, exact dedup (:mod:`.exact_dedup`), canonical shards of
+2. ``dedup-exact`` (1 task): canonical order, exact dedup (:mod:`.exact_dedup`), canonical shards of
    ``rows_per_shard`` rows;
 3. ``minhash-*`` (near-duplicate questions, when the recipe asks): batched signatures and buckets
    (:mod:`~medvlt_data.pipeline.near_dedup`), then datatrove's clustering;
@@ -65,7 +65,7 @@ def early_stages(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, li
             workers,
         ),
         (
-            "merge",
+            "dedup-exact",
             [
                 DedupExact(
                     str(work / "prepared"),
@@ -82,7 +82,7 @@ def early_stages(plan: BuildPlan, out: Path, workers: int) -> list[tuple[str, li
 
 
 def late_stages(plan: BuildPlan, out: Path, shards: int) -> list[tuple[str, list, int]]:
-    """The stages after the merge, one task per canonical shard (``shards`` of them)."""
+    """The stages after exact dedup, one task per canonical shard (``shards`` of them)."""
     work = out / ".work"
     stages: list[tuple[str, list, int]] = []
     finish: list = [document_reader(work / "canonical")]
@@ -202,7 +202,7 @@ def run_build(
 
 
 def canonical_shard_count(out: Path) -> int:
-    """How many canonical shards the merge stage wrote."""
+    """How many canonical shards the dedup-exact stage wrote."""
     return int((out / ".work" / "canonical" / "SHARDS").read_text())
 
 

@@ -71,7 +71,10 @@ def _parameters(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def minhash_bands(shingles: np.ndarray, num_perm: int, bands: int) -> np.ndarray:
-    """One 64-bit key per LSH band of the MinHash signature of ``shingles`` (``bands`` keys)."""
+    """One 64-bit key per LSH band of the MinHash signature of ``shingles`` (``bands`` keys); a text
+    without shingles has no signature (the callers send texts of ``min_words`` words or more)."""
+    if len(shingles) == 0:
+        raise ValueError("minhash_bands: no shingles (an empty text has no MinHash signature)")
     signature, _ = minhash_signatures(
         shingles, np.zeros(len(shingles), dtype=np.int64), *_parameters(num_perm)
     )

@@ -88,12 +88,12 @@ class DifficultyScorer(PipelineStep):
         if self.exclusion_writer.output_folder.exists(stale):
             self.exclusion_writer.output_folder.rm(stale)
         loop = asyncio.new_event_loop()
-        log = RolloutLog(work / "rollouts" / f"{s.checkpoint_name()}-{rank:05d}.jsonl")
+        checkpoint = work / "rollouts" / f"{s.checkpoint_name()}-{rank:05d}.jsonl"
         window: deque[tuple[Document, asyncio.Task]] = deque()
         # enough questions in flight to keep the server busy
         limit = max(4, 2 * s.concurrency // max(1, s.rollouts))
         try:
-            with open_backend(s.backend, work / "logs") as (url, model):
+            with RolloutLog(checkpoint) as log, open_backend(s.backend, work / "logs") as (url, model):
                 client = ChatClient.for_run(url, model, s)
                 loop.run_until_complete(client.__aenter__())
                 try:
@@ -127,7 +127,6 @@ class DifficultyScorer(PipelineStep):
                         )
                     loop.run_until_complete(client.__aexit__(None, None, None))
         finally:
-            log.close()
             loop.close()
         folder = work / "pass_counts"
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
-"""Exact dedup: the key of a record, the columns the merge reads, and the merge that drops copies.
+"""Exact dedup: the key of a record, the columns its stage (dedup-exact) reads, and the step that drops copies.
 
 - :func:`dedup_key`: sha1 of the record's :func:`~medvlt_data.text.key_text` question, option set
   and image hashes; the :class:`DedupKey` step of the prepare stage sets it on every Document;
-- :data:`STAGE_COLUMNS`: the columns of the prepared shards that the merge reads without parsing
+- :data:`STAGE_COLUMNS`: the columns of the prepared shards that the dedup-exact stage reads without parsing
   the metadata (the ordinal, and the key's first 64 bits as ``dedup_key64``);
 - :class:`DedupExact` (step ``dedup_exact``): merges the prepared shards in canonical order, drops
   the later copies of a key (reason ``duplicate``) and writes the canonical shards, so later
@@ -73,7 +73,7 @@ def _key64(doc: Document) -> int | None:
     return int(key[:16], 16) if key else None
 
 
-#: Columns of the prepared shards for the merge: ``source_index``/``position`` (the ordinal) and
+#: Columns of the prepared shards for the dedup-exact stage: ``source_index``/``position`` (the ordinal) and
 #: ``dedup_key64`` (the first 64 bits of the dedup key, null for a Document without one).
 STAGE_COLUMNS: Columns = {
     "source_index": (pa.int64(), _source_index),

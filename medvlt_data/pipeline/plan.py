@@ -60,6 +60,11 @@ class BuildPlan:
     demo: bool = False  # built from medvlt's embedded demo corpus: stats, card and results say so
 
     @property
+    def splits_are_benchmarks(self) -> bool:
+        """An eval build: its sources name benchmarks and each record's split is its benchmark key."""
+        return any(spec.benchmark for spec in self.sources)
+
+    @property
     def decontaminate(self) -> bool:
         """Whether the decontamination filter runs (the plan names benchmarks to decontaminate against)."""
         return bool(self.decontaminate_against)
@@ -90,7 +95,7 @@ def reference_specs(plan: BuildPlan) -> list[SourceSpec]:
 
 def stage_names(plan: BuildPlan) -> list[str]:
     """The stages a build of ``plan`` runs, in order (those of :mod:`medvlt_data.pipeline.build`)."""
-    names = ["prepare", "merge"]
+    names = ["prepare", "dedup-exact"]
     if plan.dedup_near:
         names += ["minhash-signatures", "minhash-buckets", "minhash-cluster"]
     names.append("finish")

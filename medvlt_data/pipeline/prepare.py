@@ -64,7 +64,6 @@ class RecipeReader(PipelineStep):
                         rejects.write(Document(text="", id=reject["id"], metadata={"reject": reject}), rank)
                         continue
                     if spec.benchmark:  # an eval build has one split per benchmark
-                        item.meta["benchmark"] = spec.benchmark
                         item.meta["source_split"] = item.split
                         item.split = spec.benchmark
                     doc = record_to_document(item, (index, position))

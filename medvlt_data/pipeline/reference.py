@@ -35,9 +35,8 @@ def benchmark_records(plan: BuildPlan) -> Iterator[tuple[str, Record]]:
         from medvlt_data.parquet_io import read_records
 
         for record in read_records(plan.eval_build):
-            benchmark = record.meta.get("benchmark") or record.source
-            if benchmark in against:
-                yield benchmark, record
+            if record.split in against:  # an eval build's split is the benchmark key
+                yield record.split, record
     specs = reference_specs(plan)
     resolve_specs(specs)
     check_sources(specs, REFERENCE_ADVICE)

@@ -108,6 +108,7 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
     licenses: set[str] = set()
     digest = hashlib.sha256()
     written = work / ("scored" if plan.difficulty is not None else "final")
+    by_benchmark = plan.splits_are_benchmarks
     for split_dir in sorted(p for p in written.glob("*") if p.is_dir()):
         parts = sorted(split_dir.glob("*.parquet"))
         if plan.difficulty is not None and plan.difficulty.order == "easy-to-hard":  # most passes first
@@ -118,10 +119,7 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=512):  # streamed: memory stays flat
                 splits[split_dir.name] = splits.get(split_dir.name, 0) + batch.num_rows
                 for row in batch.to_pylist():
-                    benchmark = (
-                        json.loads(row["meta"]).get("benchmark") if '"benchmark"' in row["meta"] else None
-                    )
-                    per_source[benchmark or row["source"]] += 1
+                    per_source[row["split"] if by_benchmark else row["source"]] += 1  # SourceSpec.group
                     licenses.add(row["license"].lower() or "other")
                     digest.update(row_digest(row))
     read = Counter()

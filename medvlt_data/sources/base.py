@@ -149,6 +149,20 @@ class Source:
     def reject(self, reason: str, detail: str, file: Any, ref: Any, split: str = "") -> Rejected:
         return Rejected(reason, detail, str(file), str(ref), self.name, split)
 
+    def answer_letter(
+        self, value: Any, options: dict[str, str], *, column: str, where: str, file: Any, ref: Any,
+        split: str,
+    ) -> str | Rejected:  # fmt: skip
+        """The option letter that the ``column`` value names, or an ``unknown-answer-letter``
+        rejection when it is not one of ``options``' letters."""
+        label = str(value or "").strip().upper()
+        if label in options:
+            return label
+        return self.reject(
+            "unknown-answer-letter", f"{where}: {column} {value!r} is not one of {list(options)}",
+            file, ref, split,
+        )  # fmt: skip
+
     def record(
         self, *, question: str, options: list[str] | dict[str, str], label: str, source_id: Any,
         split: str, file: Any, images: list[bytes] | None = None, answer: str | None = None,
@@ -195,6 +209,22 @@ class Source:
         )  # fmt: skip
 
 
+class HasConfigs:
+    """Mixin of a source whose Hub dataset has several configs: ``config`` picks one (default the
+    class's ``hub_config``); a name outside ``configs`` (when the class lists them) is refused."""
+
+    name: ClassVar[str]
+    hub_config: ClassVar[str | None]
+    configs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: str | None = None):
+        self.config = config or self.hub_config
+        if self.configs and self.config not in self.configs:
+            raise SourceError(
+                f"{self.name}: unknown config {self.config!r}; known: {', '.join(self.configs)}"
+            )
+
+
 def read_json_lines(
     path: Path, share: Share | None = None
 ) -> Iterator[tuple[int, dict[str, Any] | Skipped | None, str]]:
@@ -225,6 +255,15 @@ def load_json(path: Path) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+
+
+def load_json_list(path: Path, source: str, holding: str, shown: Any = None) -> list[Any]:
+    """Load a JSON file that must hold a list (of ``holding``: questions, images, ...); anything else is
+    a :class:`SourceError` naming the file (``shown``, when the file is a Hub download)."""
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise SourceError(f"{source}: {shown or path} holds a {type(data).__name__}, not a list of {holding}")
+    return data
 
 
 def split_files(

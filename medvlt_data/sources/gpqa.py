@@ -23,7 +23,7 @@ from typing import Any
 
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Source, SourceError
+from medvlt_data.sources.base import HasConfigs, Item, Source, SourceError
 from medvlt_data.sources.hub import hub_rows
 from medvlt_data.sources.mmlu_pro import rows_of
 
@@ -31,7 +31,7 @@ WRONG_COLUMNS = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3
 
 
 @register
-class GPQA(Source):
+class GPQA(HasConfigs, Source):
     name = "gpqa"
     modality = "text"
     license = "CC-BY-4.0"
@@ -39,9 +39,6 @@ class GPQA(Source):
     hub_config = "gpqa_diamond"
     local_layout = "gpqa_diamond.csv (Question, Correct Answer, Incorrect Answer 1-3, Record ID)"
     description = "GPQA: graduate-level science questions (a benchmark; the diamond subset)"
-
-    def __init__(self, config: str | None = None):
-        self.config = config or self.hub_config
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         path = root if root.is_file() else root / f"{self.config}.csv"

@@ -56,7 +56,14 @@ from typing import Any
 from medvlt_data.images import ImageError, ImageStore, image_to_bytes
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Source, SourceError, guess_split, read_json_lines
+from medvlt_data.sources.base import (
+    Item,
+    Rejected,
+    Source,
+    SourceError,
+    guess_split,
+    read_json_lines,
+)  # fmt: skip
 from medvlt_data.sources.hub import hub_file, hub_rows
 
 #: Columns a row of the original HEAD-QA layout must have (old Hub copy and release JSON alike).
@@ -236,13 +243,12 @@ class HeadQA(Source):
                 "malformed-row", f"{where}: option letters {list(options)} are not A, B, C, ... in order",
                 file, ref, split,
             )  # fmt: skip
-        label = str(data.get("Correct Option") or "").strip().upper()
-        if label not in options:
-            return self.reject(
-                "unknown-answer-letter",
-                f"{where}: Correct Option {data.get('Correct Option')!r} is not one of {list(options)}",
-                file, ref, split,
-            )  # fmt: skip
+        label = self.answer_letter(
+            data.get("Correct Option"), options, column="Correct Option", where=where, file=file,
+            ref=ref, split=split,
+        )  # fmt: skip
+        if isinstance(label, Rejected):
+            return label
         answer = str(data.get("Correct Answer") or "").strip()
         if answer != options[label]:
             return self.reject(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Source, files_by_split
+from medvlt_data.sources.base import Item, Rejected, Source, files_by_split
 from medvlt_data.sources.embedded_choices import read_embedded_choices_jsonl
 from medvlt_data.sources.hub import hub_rows
 
@@ -43,13 +43,12 @@ class MedQA(Source):
                 )
                 continue
             options = {str(k).strip(): str(v).strip() for k, v in sorted(options.items()) if v is not None}
-            label = str(row.get("answer_idx") or "").strip().upper()
-            if label not in options:
-                yield self.reject(
-                    "unknown-answer-letter",
-                    f"{repo_id} [{name}] row {index}: answer_idx {row.get('answer_idx')!r} not in {list(options)}",
-                    repo_id, index, name,
-                )  # fmt: skip
+            label = self.answer_letter(
+                row.get("answer_idx"), options, column="answer_idx",
+                where=f"{repo_id} [{name}] row {index}", file=repo_id, ref=index, split=name,
+            )  # fmt: skip
+            if isinstance(label, Rejected):
+                yield label
                 continue
             yield self.record(
                 question=row.get("question") or "", options=options, label=label,

@@ -31,7 +31,15 @@ from typing import Any
 from medvlt_data.images import ImageError, ImageStore, image_to_bytes
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Rejected, Source, SourceError, files_by_split, read_json_lines
+from medvlt_data.sources.base import (
+    HasConfigs,
+    Item,
+    Rejected,
+    Source,
+    SourceError,
+    files_by_split,
+    read_json_lines,
+)  # fmt: skip
 from medvlt_data.sources.embedded_choices import split_embedded_choices
 from medvlt_data.sources.hub import hub_file, hub_rows
 
@@ -92,19 +100,15 @@ def _image_refs(value: Any) -> list[Any]:
 
 
 @register
-class MedXpertQA(Source):
+class MedXpertQA(HasConfigs, Source):
     name = "medxpertqa"
     modality = "image"
     license = "MIT"
     hub_id = "TsinghuaC3I/MedXpertQA"
     hub_config = "MM"
+    configs = CONFIGS
     local_layout = "MM/test.jsonl (or Text/, or test.jsonl) + images/ or images.zip"
     description = "expert-level medical exam questions; MM: images with 5 options (eval: MM test, 2000)"
-
-    def __init__(self, config: str | None = None):
-        self.config = config or self.hub_config
-        if self.config not in CONFIGS:
-            raise SourceError(f"{self.name}: unknown config {self.config!r}; known: {', '.join(CONFIGS)}")
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         folder = root / self.config if root.is_dir() and (root / self.config).is_dir() else root

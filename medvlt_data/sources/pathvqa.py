@@ -45,9 +45,8 @@ from medvlt_data.sources.base import (
     Item,
     Rejected,
     Source,
-    SourceError,
     canonical_split,
-    load_json,
+    load_json_list,
     split_files,
 )
 from medvlt_data.sources.biomed_vqa import BiomedLayout
@@ -73,11 +72,7 @@ class PathVQA(BiomedLayout, Source):
         folder = root if root.is_dir() else root.parent
         images = folder / "images"
         for name, path in files:
-            entries = load_json(path)
-            if not isinstance(entries, list):
-                raise SourceError(
-                    f"{self.name}: {path} holds a {type(entries).__name__}, not a list of images"
-                )
+            entries = load_json_list(path, self.name, "images")
             if images.is_dir():
                 folders = [images / sub for sub in _IMAGE_FOLDERS.get(name, (name,))] + [images]
                 finder = _ImageFinder([f for f in folders if f.is_dir()])

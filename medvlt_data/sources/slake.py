@@ -40,7 +40,7 @@ from medvlt_data.sources.base import (
     Source,
     SourceError,
     canonical_split,
-    load_json,
+    load_json_list,
     split_files,
 )
 from medvlt_data.sources.biomed_vqa import BiomedLayout
@@ -78,12 +78,7 @@ class SLAKE(BiomedLayout, Source):
         if not store:
             raise SourceError(f"{self.name}: no images in {folder} (looked for imgs/ and imgs.zip)")
         for name, path in files:
-            rows = load_json(path)
-            if not isinstance(rows, list):
-                raise SourceError(
-                    f"{self.name}: {path} holds a {type(rows).__name__}, not a list of questions"
-                )
-            for index, row in enumerate(rows):
+            for index, row in enumerate(load_json_list(path, self.name, "questions")):
                 yield self._item(row, index, name, path, store)
 
     def read_own_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
@@ -110,11 +105,7 @@ class SLAKE(BiomedLayout, Source):
             raise SourceError(f"{self.name}: Hub dataset {repo_id!r} has no imgs.zip")
         store = ImageStore([archive])
         for name, filename, path in files:
-            rows = load_json(path)
-            if not isinstance(rows, list):
-                raise SourceError(
-                    f"{self.name}: {repo_id}/{filename} holds a {type(rows).__name__}, not a list"
-                )
+            rows = load_json_list(path, self.name, "questions", shown=f"{repo_id}/{filename}")
             for index, row in enumerate(rows):
                 yield self._item(row, index, name, f"{repo_id}/{filename}", store)
 

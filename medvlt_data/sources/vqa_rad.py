@@ -21,7 +21,7 @@ from pathlib import Path
 from medvlt_data.closed_vqa import NO_OPTIONS
 from medvlt_data.images import ImageError, ImageStore, image_to_bytes
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Rejected, Source, load_json, split_files
+from medvlt_data.sources.base import Item, Rejected, Source, load_json_list, split_files
 from medvlt_data.sources.biomed_vqa import BiomedLayout
 from medvlt_data.sources.hub import hub_rows
 
@@ -40,8 +40,7 @@ class VQARAD(BiomedLayout, Source):
         folder = root if root.is_dir() else root.parent
         store = ImageStore([folder / "images"])
         for name, path in files:
-            rows = load_json(path)
-            for index, row in enumerate(rows):
+            for index, row in enumerate(load_json_list(path, self.name, "questions")):
                 ref = str(row.get("qid", f"row {index}")) if isinstance(row, dict) else f"row {index}"
                 if not isinstance(row, dict):
                     yield self.reject("malformed-row", f"{path} row {index}: not an object", path, ref, name)

@@ -47,7 +47,7 @@ def load_questions(source: DatasetSource, benchmarks: list[str], limit: int | No
     by_benchmark: dict[str, list[Question]] = {b: [] for b in benchmarks}
     seen: Counter[str] = Counter()
     for record in load_records(source):
-        benchmark = record.meta.get("benchmark") or record.split
+        benchmark = record.split  # an eval set's split is the benchmark key
         if benchmark not in by_benchmark or (limit is not None and len(by_benchmark[benchmark]) >= limit):
             continue
         base = f"{benchmark}/{record.source_id}"
