@@ -15,20 +15,39 @@ from medvlt_cli.options import (
     SectionedCommand,
     backend_options,
     benchmark_list,
+    count_option,
     difficulty_options,
 )
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT, SettingError
 
 
-def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
+def parse_source_paths(values: tuple[str, ...], known: list[str]) -> dict[str, str]:
+    """``--source-path NAME=DIR`` values by name; a name not in ``known`` (which would be ignored) or a
+    path that does not exist is a usage error."""
     paths = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
             raise click.BadParameter(f"expected NAME=DIR, got {value!r}", param_hint="--source-path")
+        if name not in known:
+            raise click.BadParameter(
+                f"unknown name {name!r}; known: {', '.join(known)}", param_hint="--source-path"
+            )
         if not Path(path).exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="--source-path")
         paths[name] = path
     return paths
+
+
+def source_path_names(split: str) -> list[str]:
+    """What ``--source-path`` may name in a build of ``split``: the recipe's sources (adapter and benchmark
+    names), then every benchmark a build may be decontaminated against (key and adapter)."""
+    from medvlt_data.benchmarks import BENCHMARKS
+    from medvlt_data.recipes import BuildContext, make_plan
+
+    names = [n for spec in make_plan(split, BuildContext()).sources for n in (spec.name, spec.benchmark) if n]
+    names += [n for b in BENCHMARKS.values() for n in (b.key, b.adapter)]
+    return list(dict.fromkeys(names))
 
 
 @click.command("build", cls=SectionedCommand)
@@ -36,6 +55,11 @@ def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: builds/SPLIT]."
 )
+@click.option("--overwrite", is_flag=True,
+              help="Start over in OUT although it holds other work (another build, other inputs or settings) "
+                   "or is not a medvlt build folder: the files a build writes (data shards, rejects/, "
+                   "stats.json, README.md, assets/ plots, .work/ but for its checkpointed answers, keyed by "
+                   "what was asked) are removed first; other files stay.")  # fmt: skip
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (sources and their origins, stages, settings, the benchmarks decontaminated "
                    "against, difficulty) and exit; nothing is read from the sources, nothing is written.")  # fmt: skip
@@ -52,21 +76,24 @@ def parse_source_paths(values: tuple[str, ...]) -> dict[str, str]:
                    "in this process at the recipe's rollouts and band (no GPU, no Hub).")  # fmt: skip
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default="local", show_default=True,
               help="Where the datatrove stages run.")  # fmt: skip
-@click.option(
-    "--workers", type=int, default=1, show_default=True, help="Parallel tasks of the prepare stage."
+@count_option(
+    "--workers",
+    default=1,
+    help="Parallel tasks of the prepare stage (a resumed build keeps the task count it started with).",
 )
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
 @difficulty_options
 @backend_options(
     heading="Difficulty backend (text-hard, image-hard; [recipe: X] is the recipe's value)",
     notes={"backend": "recipe: vllm", "model": "recipe: Qwen/Qwen2.5-VL-3B-Instruct", "concurrency": "default: 64",
-           "tensor_parallel": "default: 1", "data_parallel": "default: 1"},
+           "tensor_parallel": "default: 1", "data_parallel": "default: 1",
+           "request_timeout": f"default: {DEFAULT_REQUEST_TIMEOUT:g}", "max_retries": "default: 6"},
     model_help="The base model that answers; 'tiny' is medvlt's tiny test model, 'demo-base' the demo's base model.",
 )  # fmt: skip
 @PUSH_TO
 @PRIVATE
-def build_command(split_name, out_dir, dry_run, source_paths, only_sources, decontaminate_against, eval_build,
-                  demo, executor, workers, slurm_partition, difficulty: DifficultyOptions,
+def build_command(split_name, out_dir, overwrite, dry_run, source_paths, only_sources, decontaminate_against,
+                  eval_build, demo, executor, workers, slurm_partition, difficulty: DifficultyOptions,
                   backend_options: BackendOptions, push_to, private) -> None:  # fmt: skip
     """Build a named split: read, normalize, validate, resize images, deduplicate, decontaminate, and for
     text-hard / image-hard ask a base model every question several times (rollouts) and keep the
@@ -75,7 +102,9 @@ def build_command(split_name, out_dir, dry_run, source_paths, only_sources, deco
     Writes Parquet shards (data/), rejects with reasons (rejects/STEP/), stats.json and a
     dataset card (README.md). The version is the recipe VERSION plus a content hash of the output;
     re-running an interrupted build with the same arguments resumes it (finished rollouts are not
-    asked for again).
+    asked for again). A re-run whose recipe, sources (file contents, Hub commits), difficulty settings or
+    medvlt version differ is refused, naming what changed; so is an OUT that is not a medvlt build
+    (--overwrite starts over).
 
     \b
     The plan only:             medvlt data build --split text-hard --dry-run
@@ -89,11 +118,14 @@ def build_command(split_name, out_dir, dry_run, source_paths, only_sources, deco
     from medvlt_data.sources import SourceError
 
     out = out_dir or Path("builds") / split_name
-    paths = parse_source_paths(source_paths)
     settings = {**backend_options.given(), **difficulty.given()}
     try:
+        paths = parse_source_paths(source_paths, source_path_names(split_name)) if source_paths else {}
         if demo:
             hard = "difficulty" in recipe_params(split_name)
+            if not dry_run:  # OUT is claimed before the demo corpus goes into OUT/.work
+                _claim(out, overwrite)
+                overwrite = False
             paths, settings = _demo_inputs(out, paths, settings, hard=hard, write=not dry_run)
         context = BuildContext(
             source_paths=paths,
@@ -114,8 +146,14 @@ def build_command(split_name, out_dir, dry_run, source_paths, only_sources, deco
         options = ExecutorOptions(executor=executor, workers=workers)
         if slurm_partition:
             options.slurm["partition"] = slurm_partition
-        stats = run_build(plan, out, options, progress=lambda line: click.echo(line, err=True))
-    except (BuildError, SourceError) as exc:
+        stats = run_build(
+            plan, out, options, progress=lambda line: click.echo(line, err=True), overwrite=overwrite
+        )
+    except BuildError as exc:
+        if isinstance(exc.__cause__, SettingError):  # a value out of range, or a band that keeps nothing
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
     if "submitted" in stats:
         click.echo(f"submitted stages {', '.join(stats['submitted'])}; logs in {stats['logs']}")
@@ -127,6 +165,15 @@ def build_command(split_name, out_dir, dry_run, source_paths, only_sources, deco
     _echo_summary(stats, out)
     if push_to:
         push(out, push_to, private=private)
+
+
+def _claim(out: Path, overwrite: bool) -> None:
+    from medvlt_data.out_folder import FolderError, claim
+
+    try:
+        claim(out, "build", overwrite=overwrite)
+    except FolderError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _demo_inputs(
@@ -187,7 +234,15 @@ def splits_command() -> None:
 
 @click.command("inspect")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--records", "n_records", default=3, show_default=True, help="How many records to show.")
+@click.option(
+    "--records",
+    "n_records",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    metavar="N",
+    help="How many records to show.",
+)
 def inspect_command(folder: Path, n_records: int) -> None:
     """Show a build or ingest folder: counts, schema, a few records and the drop reasons."""
     import pyarrow.parquet as pq

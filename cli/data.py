@@ -43,6 +43,9 @@ def sources_command() -> None:
 )
 @click.option("--demo", is_flag=True, help="Ingest every source from the embedded demo corpus.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Write into OUT although it is not an ingest folder: the files an ingest writes (data "
+                   "shards, rejects.jsonl, summary.json) are replaced; other files stay.")  # fmt: skip
 def ingest_command(
     source_name: str | None,
     path: Path | None,
@@ -53,6 +56,7 @@ def ingest_command(
     root: Path | None,
     demo: bool,
     out_dir: Path,
+    overwrite: bool,
 ) -> None:
     """Turn raw source files into validated records: Parquet shards, rejects.jsonl and summary.json.
 
@@ -65,40 +69,70 @@ def ingest_command(
 
     Every row read is kept or rejected with a reason: the table shows read, kept and rejected
     counts per reason, and OUT[/<source>]/rejects.jsonl names the file and record of each reject.
+    Ingesting again into OUT replaces the shards of the earlier ingest; a folder that is not an
+    ingest's is refused (--overwrite writes into it).
     """
     modes = sum([bool(source_name or path or hub), root is not None, demo])
     if modes != 1:
         raise click.UsageError("choose one of: --source with --path/--hub, --root DIR, or --demo")
+    if source_name is None and root is None and not demo:
+        raise click.UsageError("give --source NAME with --path or --hub")
+    if source_name is not None and (path is None) == (hub is None):
+        raise click.UsageError("give exactly one of --path DIR or --hub ID")
+    try:
+        _ingest(source_name, path, hub, revision, split, config, root, demo, out_dir, overwrite)
+    except OSError as exc:  # an output folder that cannot be made or written, an input that cannot be read
+        raise _io_error(exc, out_dir) from exc
+
+
+def _ingest(
+    source_name, path, hub, revision, split, config, root, demo, out_dir: Path, overwrite: bool
+) -> None:
     if demo:
         from medvlt_data.demo import write_demo_corpus
+        from medvlt_data.out_folder import FolderError, claim
 
+        try:  # OUT/raw is written next
+            claim(out_dir, "ingest", overwrite=overwrite)
+        except FolderError as exc:
+            raise click.ClickException(str(exc)) from None
         write_demo_corpus(out_dir / "raw")
         click.echo(f"demo corpus written to {out_dir / 'raw'}", err=True)
         root = out_dir / "raw"
     if root is not None:
-        _ingest_root(root, out_dir, split)
+        _ingest_root(root, out_dir, split, overwrite)
         return
-    if not source_name:
-        raise click.UsageError("give --source NAME with --path or --hub")
-    if (path is None) == (hub is None):
-        raise click.UsageError("give exactly one of --path DIR or --hub ID")
     try:
         summary = run_ingest(
-            source_name, out_dir, path=path, hub=hub, split=split, revision=revision, config=config
-        )
+            source_name, out_dir, path=path, hub=hub, split=split, revision=revision, config=config,
+            overwrite=overwrite,
+        )  # fmt: skip
     except SourceError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_table([summary])
 
 
-def _ingest_root(root: Path, out_dir: Path, split: str | None) -> None:
+def _io_error(exc: OSError, out_dir: Path) -> click.ClickException:
+    """The message of an OSError: what could not be written (in ``out_dir``) or read, and why."""
+    reason = exc.strerror or str(exc)
+    name = Path(exc.filename) if exc.filename else None
+    if name is None or name == out_dir or out_dir in name.parents:
+        return click.ClickException(
+            f"cannot write {out_dir}: {reason}" + (f" ({name})" if name and name != out_dir else "")
+        )
+    return click.ClickException(f"cannot read {name}: {reason}")
+
+
+def _ingest_root(root: Path, out_dir: Path, split: str | None, overwrite: bool = False) -> None:
     summaries, failures = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name not in SOURCES:
             click.echo(f"skipped {folder}: no source named {folder.name!r}", err=True)
             continue
         try:
-            summaries.append(run_ingest(folder.name, out_dir / folder.name, path=folder, split=split))
+            summaries.append(
+                run_ingest(folder.name, out_dir / folder.name, path=folder, split=split, overwrite=overwrite)
+            )
         except SourceError as exc:
             failures.append(f"{folder.name}: {exc}")
     if not summaries and not failures:

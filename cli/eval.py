@@ -16,7 +16,11 @@ from medvlt_cli.options import (
     benchmark_list,
     count_option,
 )  # fmt: skip
-from medvlt_data.benchmarks import EVAL_BENCHMARKS
+from medvlt_data.benchmarks import BENCHMARKS, EVAL_BENCHMARKS
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT
+
+#: What ``medvlt eval --source-path`` may name: the six benchmarks, by key or by adapter.
+EVAL_SOURCE_NAMES = list(dict.fromkeys(n for key in EVAL_BENCHMARKS for n in (key, BENCHMARKS[key].adapter)))
 
 
 @click.group("eval", cls=SectionedGroup, invoke_without_command=True)
@@ -25,6 +29,10 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
     type=click.Path(file_okay=False, path_type=Path),
     help="Result folder; re-running into it resumes (same settings).",
 )
+@click.option("--overwrite", is_flag=True,
+              help="Start over in OUT although it is not an evaluation folder, or holds one with other "
+                   "settings: the files an evaluation writes (eval_config.json, generations/, results.json, "
+                   "results.md, server logs, eval-data/) are removed first; other files stay.")  # fmt: skip
 @click.option("--benchmarks", default=",".join(EVAL_BENCHMARKS), show_default=True,
               callback=benchmark_list(EVAL_BENCHMARKS), help="Comma-separated benchmarks.")  # fmt: skip
 @click.option(
@@ -44,7 +52,14 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
     "--demo", is_flag=True, help="Instead: build the eval split from the embedded demo corpus (no Hub)."
 )
 @count_option("--runs", default=3, help="Runs (seeds seed, seed+1, ...); the tables show their mean.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first run.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**31 - 1),
+    default=42,
+    show_default=True,
+    metavar="N",
+    help="Seed of the first run.",
+)
 @count_option("--limit", help="Only the first N questions of each benchmark.")
 @count_option("--max-new-tokens", default=4096, help="Token budget of an answer (the paper: 4096).")
 @click.option(
@@ -62,6 +77,8 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
         "tensor_parallel": 1,
         "data_parallel": 1,
         "trust_remote_code": False,
+        "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+        "max_retries": 6,
     },
     model_help="Model to evaluate: Hub ID[@revision], folder, or 'tiny'.",
     auto=True,
@@ -69,8 +86,8 @@ from medvlt_data.benchmarks import EVAL_BENCHMARKS
 @count_option("--batch-size", default=8, cls=GroupedOption, group="Model and backend",
               help="transformers: questions per generate call.")  # fmt: skip
 @click.pass_context
-def eval_group(ctx: click.Context, out, benchmarks, dataset, source_paths, demo, backend_options: BackendOptions,
-               **options) -> None:  # fmt: skip
+def eval_group(ctx: click.Context, out, overwrite, benchmarks, dataset, source_paths, demo,
+               backend_options: BackendOptions, **options) -> None:  # fmt: skip
     """Evaluate a model on the paper's six benchmarks (PMC-VQA, MMMU medical, MedXpertQA MM, PathVQA,
     SLAKE, VQA-RAD) with the paper's prompt, greedy decoding and the shared verifier.
 
@@ -107,23 +124,36 @@ def eval_group(ctx: click.Context, out, benchmarks, dataset, source_paths, demo,
 
     if dataset is not None and (demo or source_paths):
         raise click.UsageError("--dataset names the questions; --demo and --source-path build them instead")
+    paths = parse_source_paths(source_paths, EVAL_SOURCE_NAMES)
     names = benchmarks
     settings = EvalSettings(out=out, benchmarks=names, **backend_options.given(), **options)
     try:
         if dataset is None and (demo or source_paths):
+            _claim(out, overwrite)  # OUT/eval-data is built next
+            overwrite = False
             click.echo(f"building the eval split of {','.join(names)} into {out / 'eval-data'}", err=True)
-            dataset = build_eval_split(out / "eval-data", names, parse_source_paths(source_paths), demo=demo)
+            dataset = build_eval_split(out / "eval-data", names, paths, demo=demo)
         elif dataset is None:
             dataset = PAPER_EVAL_DATASET
         source = resolve_eval_dataset(dataset)
         if source.commit:
             click.echo(f"questions: {source.repo_id} at commit {source.commit} ({source.path})", err=True)
+        _claim(out, overwrite)
         results = run_eval(settings, source, progress=_progress())
     except (BackendError, BuildError, HubError, InferenceError, OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         click.echo("", err=True)
     _show(out, results)
+
+
+def _claim(out: Path, overwrite: bool) -> None:
+    from medvlt_data.out_folder import FolderError, claim
+
+    try:
+        claim(out, "eval", overwrite=overwrite)
+    except FolderError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _progress():

@@ -92,8 +92,18 @@ def pull_model_command(spec: str, out: Path) -> None:
 
 @click.command("pull")
 @click.argument("spec", metavar="ID[@REVISION]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Target folder.")
-def pull_data_command(spec: str, out: Path) -> None:
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Target folder: new, empty, or an earlier pull (whose files it replaces).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Pull into a non-empty folder that is not a pull; only the files a pull writes are replaced.",
+)
+def pull_data_command(spec: str, out: Path, overwrite: bool) -> None:
     """Download a dataset by id and revision into OUT as a medvlt dataset folder.
 
     A medvlt build is checked against its content hash; MedVLThinker's released datasets
@@ -107,7 +117,7 @@ def pull_data_command(spec: str, out: Path) -> None:
     from medvlt_data.pull import pull_dataset
 
     try:
-        summary = pull_dataset(spec, out)
+        summary = pull_dataset(spec, out, overwrite=overwrite)
     except (HubError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     what = (f"version {summary['version']} ({summary['records']} records, content hash verified)"

@@ -6,7 +6,9 @@ under a heading of its own in ``--help``:
   help shows its own;
 - :func:`difficulty_options` (:class:`DifficultyOptions`): the difficulty settings of ``data build``;
 - :func:`benchmark_list`: the callback that parses a comma-separated benchmark list;
-- :func:`count_option`: an option that takes a whole number of at least 1.
+- :func:`count_option`: an option that takes a whole number of at least 1;
+- :func:`limit_type`: the click range of a numeric setting, from the one table of ranges
+  (:data:`medvlt_data.inference.limits.LIMITS`) that the settings dataclasses check recipes against.
 """
 
 from __future__ import annotations
@@ -20,15 +22,48 @@ import click
 
 from medvlt_data.benchmarks import BENCHMARKS, parse_benchmarks
 from medvlt_data.inference.backends import AUTO, BACKENDS, BackendSpec
+from medvlt_data.inference.limits import LIMITS, REQUEST_TIMEOUT_HELP, SettingError
 
 __all__ = ["BackendOptions", "DifficultyOptions", "GroupedOption", "SectionedCommand", "SectionedGroup",
-           "backend_options", "benchmark_list", "count_option", "difficulty_options"]  # fmt: skip
+           "backend_options", "benchmark_list", "count_option", "difficulty_options", "limit_type"]  # fmt: skip
 
 
 def count_option(*names: str, default: int | None = None, help: str, **more: Any) -> Callable:
     """A click option that takes a whole number of at least 1 (N); its default shown when it has one."""
     return click.option(*names, type=click.IntRange(min=1), default=default, show_default=default is not None,
                         metavar="N", help=help, **more)  # fmt: skip
+
+
+class _Limited:
+    """A click range whose values are checked by the setting's own :class:`~medvlt_data.inference.limits.Limit`,
+    so the command line's message is the recipe's (the range is shown in ``--help`` as click shows it)."""
+
+    def __init__(self, setting: str):
+        limit = LIMITS[setting]
+        super().__init__(min=limit.low, max=limit.high, min_open=limit.low_open)  # type: ignore[call-arg]
+        self.setting, self.limit = setting, limit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = (click.INT if self.limit.whole else click.FLOAT).convert(value, param, ctx)
+        try:
+            self.limit.check(self.setting, number)
+        except SettingError as exc:
+            self.fail(str(exc), param, ctx)
+        return number
+
+
+class _LimitedInt(_Limited, click.IntRange):
+    pass
+
+
+class _LimitedFloat(_Limited, click.FloatRange):
+    pass
+
+
+def limit_type(name: str) -> click.ParamType:
+    """The click type of the numeric setting ``name``: its range of :data:`~medvlt_data.inference.limits.LIMITS`,
+    refused with the message a recipe value out of range gets."""
+    return _LimitedInt(name) if LIMITS[name].whole else _LimitedFloat(name)
 
 
 #: What each backend name means, for the --backend help.
@@ -109,9 +144,12 @@ class BackendOptions(_Given):
     tensor_parallel: int | None = None
     data_parallel: int | None = None
     trust_remote_code: bool | None = None
+    request_timeout: float | None = None
+    max_retries: int | None = None
 
     def spec(self) -> BackendSpec:
-        """The :class:`BackendSpec` of these options (``concurrency`` is the caller's)."""
+        """The :class:`BackendSpec` of these options (``concurrency``, ``request_timeout`` and
+        ``max_retries`` are the caller's)."""
         known = {f.name for f in fields(BackendSpec)}
         return BackendSpec(**{k: v for k, v in self.given().items() if k in known})
 
@@ -140,11 +178,16 @@ def backend_options(
         ("endpoint", ("--endpoint",), {"metavar": "URL", "help": "endpoint: base URL of a running OpenAI-compatible server (.../v1)."}),
         ("api_key_env", ("--api-key-env",),
          {"metavar": "VAR", "help": "endpoint: environment variable that holds the API key (never printed)."}),
-        ("concurrency", ("--concurrency",), {"type": click.IntRange(min=1), "metavar": "N", "help": "Requests in flight."}),
-        ("tensor_parallel", ("--tensor-parallel",), {"type": click.IntRange(min=1), "metavar": "N", "help": "vllm: GPUs per model replica."}),
-        ("data_parallel", ("--data-parallel",), {"type": click.IntRange(min=1), "metavar": "N", "help": "vllm: model replicas."}),
+        ("concurrency", ("--concurrency",), {"type": limit_type("concurrency"), "metavar": "N", "help": "Requests in flight."}),
+        ("tensor_parallel", ("--tensor-parallel",), {"type": limit_type("tensor_parallel"), "metavar": "N", "help": "vllm: GPUs per model replica."}),
+        ("data_parallel", ("--data-parallel",), {"type": limit_type("data_parallel"), "metavar": "N", "help": "vllm: model replicas."}),
         ("trust_remote_code", ("--trust-remote-code",),
          {"is_flag": True, "help": "vllm, transformers: allow the model's own code (off by default)."}),
+        ("request_timeout", ("--request-timeout",), {"type": limit_type("request_timeout"), "metavar": "SECONDS",
+                                                     "help": f"Servers: {REQUEST_TIMEOUT_HELP}"}),
+        ("max_retries", ("--max-retries",), {"type": limit_type("max_retries"), "metavar": "N",
+         "help": "Servers: tries after the first of a request that failed for a reason that may pass "
+                 "(timeout, dropped connection, HTTP 408/409/429/5xx)."}),
     ]  # fmt: skip
     for name, _, attrs in table:
         attrs["default"] = defaults.get(name)
@@ -173,11 +216,12 @@ difficulty_options = _group(
     "difficulty",
     "Difficulty (text-hard, image-hard; [recipe: X] is the recipe's value)",
     [
-        ("rollouts", ("--rollouts",), {"type": click.IntRange(min=1), "metavar": "N", "help": "Answers asked per question [recipe: 16]."}),
-        ("max_tokens", ("--max-tokens",), {"type": click.IntRange(min=1), "metavar": "N", "help": "New tokens per rollout [recipe: 4096]."}),
-        ("temperature", ("--temperature",), {"type": float, "metavar": "T", "help": "Sampling temperature [recipe: 1.0]."}),
-        ("min_pass", ("--min-pass",), {"type": int, "metavar": "N", "help": "Keep pass_count >= this [recipe: 1]."}),
-        ("max_pass", ("--max-pass",), {"type": int, "metavar": "N", "help": "Keep pass_count <= this [recipe: 7]."}),
+        ("rollouts", ("--rollouts",), {"type": limit_type("rollouts"), "metavar": "N", "help": "Answers asked per question [recipe: 16]."}),
+        ("max_tokens", ("--max-tokens",), {"type": limit_type("max_tokens"), "metavar": "N", "help": "New tokens per rollout [recipe: 4096]."}),
+        ("temperature", ("--temperature",), {"type": limit_type("temperature"), "metavar": "T", "help": "Sampling temperature [recipe: 1.0]."}),
+        ("min_pass", ("--min-pass",), {"type": limit_type("min_pass"), "metavar": "N",
+                                       "help": "Keep pass_count >= this (at most --max-pass and --rollouts) [recipe: 1]."}),
+        ("max_pass", ("--max-pass",), {"type": limit_type("max_pass"), "metavar": "N", "help": "Keep pass_count <= this [recipe: 7]."}),
         ("order", ("--order",), {"type": click.Choice(["none", "easy-to-hard"]),
                                  "help": "Record order: canonical, or pass_count high to low [recipe: none]."}),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -70,13 +71,16 @@ def _launch(run, given: dict, options: dict) -> str:
     from medvlt_train.run import check_push_target
 
     run.check_required()
-    check_push_target(run.fields.get("push_to"))
+    check_push_target(run.fields.get("push_to"), run.fields.get("hub_token"))
     config = options["accelerate_config"] or run.fields.get("accelerate", MedvltArguments.accelerate)
     check_launchable(config)
-    args = [run.recipe, *(f"{key}={value}" for key, value in given.items()), *options["overrides"]]
+    # A token goes to the processes in their environment, never on a command line others can list.
+    overrides = [o for o in options["overrides"] if not o.startswith(("hub_token=", "--hub_token"))]
+    env = {**os.environ, "HF_TOKEN": run.fields["hub_token"]} if run.fields.get("hub_token") else None
+    args = [run.recipe, *(f"{key}={value}" for key, value in given.items()), *overrides]
     command = accelerate_command(run.kind, args, options["num_processes"], config)
     click.echo(f"launching {options['num_processes']} processes: {' '.join(command[2:6])} ...", err=True)
-    code = subprocess.run(command, check=False).returncode
+    code = subprocess.run(command, check=False, env=env).returncode
     if code != 0:
         raise click.ClickException(f"training failed: accelerate launch exited with status {code}")
     return run.fields.get("output_dir") or "trainer_output"  # TrainingArguments default

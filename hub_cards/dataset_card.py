@@ -28,6 +28,8 @@ the data, its intended use and a medical disclaimer.
                            removal, decontamination and the difficulty band included
     decontamination  dict[str, int]  benchmark -> records removed (the decontamination step's drops,
                            per benchmark); optional, may be empty
+    decontaminated_against list[str]  optional: the benchmarks the decontamination step ran against
+                           ([]: no step ran); without it, the recipe's ``decontaminate_against``
     pass_counts      dict[str, int] | None  pass_count (as a string, JSON style) -> records scored
     difficulty       dict | None  {"model", "rollouts", "band": [low, high]} and optionally "backend",
                            "temperature", "top_p", "max_tokens", "prompt", "order", "note"
@@ -285,7 +287,10 @@ def _render(stats: dict, images: dict[str, str]) -> str:
     removed = stats.get("decontamination") or {}
     recipe = stats.get("recipe") or {}
     indexed = recipe.get("decontamination_reference") or {}  # benchmark -> questions indexed
-    names = list(dict.fromkeys([*(recipe.get("decontaminate_against") or []), *removed]))
+    against = stats.get("decontaminated_against")
+    if against is None:  # stats of a build that did not record it: the recipe's list
+        against = recipe.get("decontaminate_against") or []
+    names = list(dict.fromkeys([*against, *removed]))
     decontamination = [{"name": b, "count": removed.get(b, 0), "indexed": indexed.get(b)} for b in names]
     pass_counts = sorted((int(v), int(c)) for v, c in (stats.get("pass_counts") or {}).items())
     total = stats["num_records"]

@@ -136,18 +136,40 @@ def parse_benchmarks(
     value: str, known: Iterable[str] = tuple(BENCHMARKS), allow_none: bool = False
 ) -> list[str]:
     """Benchmark keys from a comma-separated list, checked against ``known``; ``none`` is the empty
-    list where ``allow_none``.
+    list where ``allow_none``. An adapter name that reads exactly one of the ``known`` benchmarks stands
+    for it (``medxpertqa`` is ``medxpertqa_mm``); an unknown name is named with the known ones and the
+    closest of them.
 
     >>> parse_benchmarks("none", allow_none=True)
     []
+    >>> parse_benchmarks("medxpertqa,vqa_rad", EVAL_BENCHMARKS)
+    ['medxpertqa_mm', 'vqa_rad']
     """
+    import difflib
+
+    known = list(known)
     if allow_none and value.strip().lower() == "none":
         return []
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    check_benchmarks(names, known)
-    if not names:
-        raise ValueError(f"no benchmark named; known: {list(known)}")
-    return names
+    aliases = _aliases(known)
+    given = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted({name for name in given if name not in known and name not in aliases})
+    if unknown:
+        words = [*known, *aliases]
+        close = [aliases.get(m, m) for name in unknown for m in difflib.get_close_matches(name, words, n=2)]
+        hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {known}{hint}")
+    if not given:
+        raise ValueError(f"no benchmark named; known: {known}")
+    return list(dict.fromkeys(aliases.get(name, name) for name in given))
+
+
+def _aliases(known: list[str]) -> dict[str, str]:
+    """Adapter name -> benchmark key, for the adapters that read exactly one of ``known`` (and are not
+    themselves a key)."""
+    keys: dict[str, list[str]] = {}
+    for key in known:
+        keys.setdefault(BENCHMARKS[key].adapter, []).append(key)
+    return {adapter: found[0] for adapter, found in keys.items() if len(found) == 1 and adapter not in known}
 
 
 def card_columns(keys: Iterable[str] = EVAL_BENCHMARKS) -> dict[str, dict[str, str]]:

@@ -29,9 +29,9 @@ def read_json_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     entries = []
-    for number, line in enumerate(data[:end].decode("utf-8").split("\n")[:-1], start=1):
+    for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         try:
-            entries.append(json.loads(line))
+            entries.append(json.loads(line.decode("utf-8")))
         except ValueError as exc:
             raise ValueError(
                 f"{path}:{number}: not a JSON line ({exc}); delete the file to start over"

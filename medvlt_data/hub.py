@@ -76,11 +76,11 @@ class Snapshot:
 
 
 def scrub_token(text: str) -> str:
-    """``text`` with the Hub token in use (if any) replaced by ``***``."""
-    from huggingface_hub import get_token
+    """``text`` with the Hub token in use, and any other secret, replaced by ``***``
+    (:func:`medvlt_data.redact.scrub`)."""
+    from medvlt_data.redact import scrub
 
-    token = get_token()
-    return text.replace(token, "***") if token else text
+    return scrub(text)
 
 
 def split_revision(spec: str) -> tuple[str, str | None]:

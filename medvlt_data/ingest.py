@@ -8,6 +8,7 @@ for :func:`ingest` and for a build's reader alike. In an ingest every row read i
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medvlt_data.parquet_io import RecordWriter
-from medvlt_data.sources import Item, Rejected, get_source
+from medvlt_data.sources import Item, Rejected, SourceError, get_source
 from medvlt_data.sources.base import Share
 
 
@@ -89,18 +90,29 @@ def ingest(
     revision: str | None = None,
     config: str | None = None,
     progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> IngestSummary:
-    """Read ``source_name`` from ``path`` or ``hub`` and write records and rejects under ``out_dir``."""
+    """Read ``source_name`` from ``path`` or ``hub`` and write records and rejects under ``out_dir``.
+
+    ``out_dir`` must be empty or an earlier ingest (whose shards this one replaces); ``overwrite`` writes
+    into any other folder, removing only the files an ingest writes."""
+    from medvlt_data.out_folder import FolderError, claim, record_files
+
     spec = SourceSpec(source_name, path=str(path) if path is not None else None, hub=hub,
                       splits=[split] if split else None, revision=revision, config=config)  # fmt: skip
     source = get_source(spec.name, spec.config)
+    items = read_source(spec)
+    first = next(items, None)  # an unknown split or a missing file fails here, before OUT is made
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        claim(out, "ingest", overwrite=overwrite)
+    except FolderError as exc:
+        raise SourceError(str(exc)) from None
     summary = IngestSummary(source=source.name, origin=spec.origin)
     reasons: Counter[str] = Counter()
     writer = RecordWriter(out)
     with (out / "rejects.jsonl").open("w", encoding="utf-8") as rejects:
-        for item in read_source(spec):
+        for item in itertools.chain([first] if first is not None else [], items):
             summary.read += 1
             if isinstance(item, Rejected):
                 reasons[item.reason] += 1
@@ -115,5 +127,6 @@ def ingest(
     summary.kept_by_split = dict(sorted(writer.counts.items()))
     summary.rejected_by_reason = dict(reasons.most_common())
     summary.files = [str(p.relative_to(out)) for files in shards.values() for p in files]
+    record_files(out, "files", [p.relative_to(out).as_posix() for files in shards.values() for p in files])
     (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
     return summary

@@ -54,21 +54,24 @@ _LISTED = 50
 PULL_FILE = "pull.json"
 
 
-def fresh_pull_folder(out: Path) -> None:
-    """Make ``out`` an empty folder: new, empty, or an earlier pull (``pull.json``); refuse anything else."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / PULL_FILE).is_file():
-            raise HubError(f"{out} exists and is not empty; pull into a new folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def fresh_pull_folder(out: Path, overwrite: bool = False) -> None:
+    """Make ``out`` ready for a pull: new, empty, or an earlier pull, whose own files (``pull.json``,
+    data, card, rejects) are removed and nothing else; any other non-empty folder is refused."""
+    from medvlt_data.out_folder import FolderError, claim, remove_own_files
+
+    try:
+        claim(out, "pull", overwrite=overwrite)
+    except FolderError as exc:
+        raise HubError(str(exc)) from None
+    remove_own_files(out, "pull")
 
 
-def pull_dataset(spec: str, out: str | Path) -> dict[str, Any]:
+def pull_dataset(spec: str, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Pull ``ID[@revision]`` into ``out`` (see the module docstring); returns what ``pull.json`` holds."""
     out = Path(out)
     snapshot = download(spec, "dataset")
     stats = verify_build(snapshot.path)  # before the folder is touched: a wrong version leaves nothing
-    fresh_pull_folder(out)
+    fresh_pull_folder(out, overwrite=overwrite)
     return _write_pull(snapshot, stats, out)
 
 

@@ -12,12 +12,18 @@ yields records; every later stage (curation, scoring, training, evaluation) cons
 >>> [p.code for p in validate_record(Record(question=" ", options={"A": "x"}, answer_label="C",
 ...                                          answer="y", source="demo", source_id="q2"))]
 ['empty-question', 'too-few-options', 'label-not-in-options']
+
+Text (question, options, answer) may hold tab, newline and carriage return, but no other control
+character (C0, DEL, C1: NUL bytes, escape sequences, text decoded with the wrong codec): such text is
+``control-characters``; text that is empty once they are removed is ``empty-question`` or
+``empty-option``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -27,6 +33,8 @@ from medvlt_data.text import fold
 
 #: Option letters in order; up to ten options (A-J) are valid.
 LETTERS = "ABCDEFGHIJ"
+#: Control characters a record's text may not hold: C0 but tab, newline and carriage return; DEL; C1.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -78,8 +86,10 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
     from medvlt_data.images import ImageError, decode_image
 
     problems: list[Problem] = []
-    if not isinstance(record.question, str) or not record.question.strip():
-        problems.append(Problem("empty-question", "question is empty"))
+    if not isinstance(record.question, str) or not _visible(record.question):
+        only = isinstance(record.question, str) and record.question.strip()
+        detail = " (only control characters)" if only else ""
+        problems.append(Problem("empty-question", f"question is empty{detail}"))
     options = record.options if isinstance(record.options, dict) else {}
     if not isinstance(record.options, dict):
         problems.append(
@@ -92,7 +102,7 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
     expected = list(LETTERS[: len(options)])
     if options and list(options) != expected:
         problems.append(Problem("bad-option-letters", f"option letters {list(options)} are not {expected}"))
-    empty = [k for k, v in options.items() if not isinstance(v, str) or not v.strip()]
+    empty = [k for k, v in options.items() if not isinstance(v, str) or not _visible(v)]
     if empty:
         problems.append(Problem("empty-option", f"option(s) {', '.join(map(str, empty))} are empty"))
     if record.answer_label not in options:
@@ -109,6 +119,12 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
                 f"{options[record.answer_label]!r}",
             )
         )
+    shown = [(f"option {k}", v) for k, v in options.items() if k not in empty]
+    texts = [("question", record.question), *shown, ("answer", record.answer)]
+    controls = [f"{name} ({_codes(text)})" for name, text in texts if isinstance(text, str) and _visible(text)
+                and _CONTROL.search(text)]  # fmt: skip
+    if controls:
+        problems.append(Problem("control-characters", f"control characters in {', '.join(controls)}"))
     if not record.source:
         problems.append(Problem("no-source", "source is empty"))
     if not str(record.source_id):
@@ -120,6 +136,17 @@ def validate_record(record: Record, *, check_images: bool = True) -> list[Proble
             except ImageError as exc:
                 problems.append(Problem("undecodable-image", f"image {i}: {exc}"))
     return problems
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` holds anything but whitespace and control characters."""
+    return bool(_CONTROL.sub("", text).strip())
+
+
+def _codes(text: str) -> str:
+    """The distinct control characters of ``text`` as code points, at most five: ``U+0000, U+0007``."""
+    found = sorted(set(_CONTROL.findall(text)))
+    return ", ".join(f"U+{ord(c):04X}" for c in found[:5]) + (", ..." if len(found) > 5 else "")
 
 
 # ---- rejects ----------------------------------------------------------------------------------------

@@ -45,9 +45,11 @@ PROMPTS: dict[str, str] = {
     "default": _INSTRUCTION.format(sep="\n"),
 }
 
-_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_BLOCK_ONE_LINE = re.compile(r"<answer>(.*?)</answer>")
-_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+# The tags, read by str.find scans that are linear in the completion's length (the lazy regexes
+# ``<answer>(.*?)</answer>`` they replace took quadratic time on unclosed tags).
+_OPEN, _CLOSE = "<answer>", "</answer>"
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_SPACES = re.compile(r"\s*")  # greedy from one position, nothing after it: never backtracks
 # The regrade's fallbacks, tried in this order when there is no answer block; the first pattern that
 # matches anywhere wins and its LAST match is read. No DOTALL: ``.*`` stops at the line end, but
 # ``\s*`` crosses newlines, so "Answer:\nB" reads "B" (regrade_eval_results.py:29-47).
@@ -105,6 +107,67 @@ def matches_gold(prediction: str, label: str | None, answer: str) -> bool:
     return pred == answer.strip().lower()
 
 
+def first_block(text: str, open_tag: str, close_tag: str, dotall: bool = True) -> str | None:
+    """The text ``re.search(open_tag + "(.*?)" + close_tag)`` captures, found in linear time: from the
+    first ``open_tag`` to the next ``close_tag``. With ``dotall=False`` the block may not hold a ``\\n``,
+    so the first opening tag whose closing tag follows on the same line counts. None when none does.
+
+    >>> first_block("<b>x<b>y</b>", "<b>", "</b>"), first_block("<b>\\n</b><b>z</b>", "<b>", "</b>", dotall=False)
+    ('x<b>y', 'z')
+    """
+    start = text.find(open_tag)
+    while start >= 0:
+        body = start + len(open_tag)
+        line_end = len(text) if dotall else _line_end(text, body)
+        close = text.find(close_tag, body, line_end)
+        if close >= 0:
+            return text[body:close]
+        if dotall:  # a later opening tag has even less text after it
+            return None
+        # every other opening tag on this line has no closing tag before the line ends either
+        start = text.find(open_tag, line_end + 1)
+    return None
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
+
+
+def answer_block(text: str, dotall: bool = True) -> str | None:
+    """The inside of the first ``<answer>...</answer>`` block (see :func:`first_block`), or None.
+
+    >>> answer_block("<answer>A</answer><answer>B</answer>"), answer_block("<answer>A")
+    ('A', None)
+    """
+    return first_block(text, _OPEN, _CLOSE, dotall)
+
+
+def last_answer_block(text: str) -> str | None:
+    """The inside of the last block ``re.findall(r"<answer>(.*?)</answer>", re.DOTALL)`` returns (blocks
+    read left to right, each search resuming after the previous block), in linear time; None if none.
+
+    >>> last_answer_block("<answer>A</answer> <answer><answer>B</answer></answer>")
+    '<answer>B'
+    """
+    found, pos = None, 0
+    while (start := text.find(_OPEN, pos)) >= 0:
+        close = text.find(_CLOSE, start + len(_OPEN))
+        if close < 0:
+            break
+        found, pos = (start + len(_OPEN), close), close + len(_CLOSE)
+    return None if found is None else text[found[0] : found[1]]
+
+
+def think_block(text: str) -> str | None:
+    """The inside of the first ``<think>...</think>`` block (dot matches newline), or None.
+
+    >>> think_block("<think>a</think><think>b</think>"), think_block("<think>a")
+    ('a', None)
+    """
+    return first_block(text, _THINK_OPEN, _THINK_CLOSE)
+
+
 def extract_strict(text: str, dotall: bool = True) -> str:
     """Text inside the FIRST ``<answer>...</answer>`` block, or the whole text when there is none.
 
@@ -118,8 +181,8 @@ def extract_strict(text: str, dotall: bool = True) -> str:
     >>> extract_strict("<answer>\\nA\\n</answer><answer>C</answer>", dotall=False)
     'C'
     """
-    match = (_BLOCK if dotall else _BLOCK_ONE_LINE).search(text)
-    return match.group(1) if match else text
+    found = answer_block(text, dotall)
+    return text if found is None else found
 
 
 def grade_strict(completion: str, label: str | None, answer: str, dotall: bool = True) -> bool:
@@ -137,10 +200,10 @@ def grade_strict(completion: str, label: str | None, answer: str, dotall: bool =
 
 def _paper_raw_extract(text: str) -> str:
     """The regrade's ``_extract_answer`` (regrade_eval_results.py:18-49), before tag removal."""
-    blocks = _BLOCK.findall(text)
-    if blocks:
+    block = last_answer_block(text)
+    if block is not None:
         # The stripped last block's first line (up to \n or \r); an empty block gives "".
-        return _LINE_BREAK.split(blocks[-1].strip(), maxsplit=1)[0].strip()
+        return _LINE_BREAK.split(block.strip(), maxsplit=1)[0].strip()
     for pattern in _PAPER_FALLBACKS:
         matches = pattern.findall(text)
         if matches:
@@ -254,15 +317,25 @@ def has_format(completion: str, strip: bool = False) -> bool:
     matches newline), as the paper's reward gate does on the RAW completion (train/my_reward.py:13-16):
     a leading or trailing newline fails it. ``strip=True`` (ours) ignores surrounding whitespace first.
 
-    This is a regex, not a parser: an extra ``<think>`` inside the thoughts or a second answer block
-    after the first still matches, because the lazy groups can widen.
+    It decides what that regex decides (a scan linear in the length, not the regex): an extra ``<think>``
+    inside the thoughts or a second answer block after the first still matches, as the lazy groups widen.
 
     >>> has_format("<think>x</think>\\n<answer>A</answer>"), has_format("<think>x</think><answer>A</answer>\\n")
     (True, False)
     >>> has_format("<think>x</think><answer>A</answer>\\n", strip=True)
     True
     """
-    return _FORMAT.fullmatch(completion.strip() if strip else completion) is not None
+    text = completion.strip() if strip else completion
+    if not (text.startswith(_THINK_OPEN) and text.endswith(_CLOSE)):
+        return False
+    # Some "</think>", then only whitespace, then "<answer>" that ends before the final "</answer>":
+    # each "</think>" is tried once and the whitespace after it read once, so the scan is linear.
+    end, pos = len(text) - len(_CLOSE), len(_THINK_OPEN)
+    while (close := text.find(_THINK_CLOSE, pos, end)) >= 0:
+        pos = _SPACES.match(text, close + len(_THINK_CLOSE)).end()
+        if text.startswith(_OPEN, pos, end):
+            return True
+    return False
 
 
 REWARD_VARIANTS = ("default", "paper")
@@ -305,7 +378,12 @@ def grade(
     >>> v["strict"], v["lenient_paper"], v["robust"], v["letter_paper"], v["letter_robust"]
     (False, False, True, None, 'A')
     """
-    answer = options[label] if answer is None else answer
+    if answer is None:
+        if label not in options:
+            raise ValueError(
+                f"label {label!r} is not one of the options {list(options)} and no answer text is given"
+            )
+        answer = options[label]
     return {
         "strict": grade_strict(completion, label, answer),
         "lenient_paper": grade_paper_lenient(completion, label, answer),

@@ -3,6 +3,11 @@
 when asked, the push of the whole folder to the Hub as a tagged version.
 
 Only the main process writes these; under ZeRO-3 every process takes part in saving the weights.
+
+No secret is written: a recipe's ``hub_token`` becomes this process's Hugging Face token (``HF_TOKEN``,
+which the push and TRL use) and is cleared from the TRL config before any trainer exists, so no
+``training_args.bin`` (the trainer's pickle of its config, in the folder and every checkpoint) holds
+it; the run record, and the card made from it, are redacted (:func:`medvlt_data.redact.redact`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +26,7 @@ from hub_cards.model_card import RUN_FILE, write_model_card
 from medvlt_data.benchmarks import card_columns
 from medvlt_data.datasets import DatasetSource
 from medvlt_data.hub import update_from_file
+from medvlt_data.redact import redact, remember
 
 if TYPE_CHECKING:
     from medvlt_train.recipes import TrainingRun
@@ -35,7 +42,9 @@ __all__ = [
     "prompt_template",
     "run_record",
     "start_run",
+    "take_hub_token",
     "train",
+    "weight_files",
     "weights_sha256",
 ]
 
@@ -69,9 +78,20 @@ def start_run(run: TrainingRun) -> DatasetSource:
 
     from medvlt_data.datasets import resolve_dataset
 
+    take_hub_token(run.config)
     check_before_training(run)
     transformers.set_seed(run.config.seed)
     return resolve_dataset(run.args.dataset)
+
+
+def take_hub_token(config: Any) -> None:
+    """Make ``config.hub_token`` (TRL's field; a recipe key) this process's Hugging Face token and clear
+    it from ``config``, whose pickle the trainer saves as ``training_args.bin``."""
+    token = getattr(config, "hub_token", None)
+    if token:
+        os.environ["HF_TOKEN"] = token  # huggingface_hub reads it: medvlt's push, TRL's push_to_hub
+        remember(token)
+        config.hub_token = None
 
 
 def check_before_training(run: TrainingRun) -> None:
@@ -81,8 +101,9 @@ def check_before_training(run: TrainingRun) -> None:
     check_keep_epoch(run.args.keep_epoch, run.config)
 
 
-def check_push_target(target: str | None) -> None:
-    """Fail before training, not after it, when ``push_to`` is not a repo id or no Hub token is set."""
+def check_push_target(target: str | None, token: str | None = None) -> None:
+    """Fail before training, not after it, when ``push_to`` is not a repo id or no Hub token is set
+    (``token``: the recipe's ``hub_token``, else huggingface_hub's)."""
     from medvlt_data.hub import is_repo_id
 
     if not target:
@@ -91,9 +112,10 @@ def check_push_target(target: str | None) -> None:
         raise ValueError(f"push_to {target!r} is not a Hub repo id ORG/NAME")
     from huggingface_hub import get_token
 
-    if not get_token():
+    if not (token or get_token()):
         raise ValueError(
-            f"pushing to {target} needs a Hugging Face token: set HF_TOKEN or log in with `hf auth login`"
+            f"pushing to {target} needs a Hugging Face token: set HF_TOKEN, pass hub_token=TOKEN, "
+            "or log in with `hf auth login`"
         )
 
 
@@ -170,13 +192,19 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def weights_sha256(folder: str | Path) -> str:
-    """sha256 over the names and bytes of the weight and config files of a saved model (not
-    ``training_args.bin``, which holds paths and dates)."""
+def weight_files(folder: str | Path) -> list[Path]:
+    """The weight and config files of a saved model, sorted (not ``training_args.bin``, which holds paths
+    and dates)."""
     folder = Path(folder)
-    files = sorted(
+    return sorted(
         {p for pattern in _WEIGHT_PATTERNS for p in folder.glob(pattern) if p.name != "training_args.bin"}
     )
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """sha256 over the names and bytes of the weight and config files of a saved model."""
+    folder = Path(folder)
+    files = weight_files(folder)
     if not files:
         raise FileNotFoundError(f"no weights in {folder}")
     digest = hashlib.sha256()
@@ -235,7 +263,7 @@ def run_record(run: TrainingRun, trainer: Any, dataset: DatasetSource, counts: d
     if args.push_to:
         record["repo_id"] = args.push_to
         record["model_name"] = args.push_to.split("/")[-1]
-    return record
+    return redact(record)  # a hub_token given is "***"; the card is made from this record
 
 
 def finish_run(

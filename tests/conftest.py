@@ -6,6 +6,21 @@ from pathlib import Path
 
 import pytest
 
+try:  # the property tests' profiles: "medvlt" (the default: a fixed seed and bounded examples, so CI runs
+    # the same cases quickly) and "deep" (HYPOTHESIS_PROFILE=deep: many random examples, to hunt for bugs)
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    _checks = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("medvlt", derandomize=True, max_examples=30, deadline=None, database=None,
+                              print_blob=True, suppress_health_check=_checks)  # fmt: skip
+    settings.register_profile("deep", max_examples=300, deadline=None, database=None, print_blob=True,
+                              suppress_health_check=_checks)  # fmt: skip
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "medvlt"))
+except ImportError:  # hypothesis is a dev dependency: without it the other tests still run
+    pass
+
 #: Real records from public datasets, read in place (never copied into the project).
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 

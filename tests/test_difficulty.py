@@ -55,11 +55,15 @@ def _rows(out: Path) -> list[dict]:
 
 
 def _log(out: Path) -> dict[str, list[dict]]:
+    """The checkpointed answers by the record that asked (keys are digests of the request; these
+    corpora hold no two equal prompts, so each key has one asking record)."""
     (path,) = (out / ".work" / "rollouts").glob("*.jsonl")
     found: dict[str, list[dict]] = {}
+    by_key: dict[str, str] = {}
     for line in path.read_text().split("\n")[:-1]:  # JSON Lines: a model's text may hold U+2028
         entry = json.loads(line)
-        found.setdefault(entry["key"], []).append(entry)
+        assert by_key.setdefault(entry["key"], entry["ref"]) == entry["ref"]
+        found.setdefault(entry["ref"], []).append(entry)
     return found
 
 
@@ -105,9 +109,9 @@ def test_an_interrupted_scoring_resumes_without_asking_twice(tmp_path, corpus, t
     out = tmp_path / "out"
     faults = dict.fromkeys(range(21, 10_000), 500)  # the server breaks after 20 answers
     failed = pytest.raises(BuildError, match="stage 'difficulty' failed")
-    with OpenAIProxy(url, faults=faults) as broken, failed:
+    with OpenAIProxy(url, faults=faults) as broken, failed:  # the band of the resumed run: the same work
         _build(out, corpus, "text-hard", ["medqa"], endpoint=broken.url, model=model, concurrency=1,
-               max_retries=0)  # fmt: skip
+               max_retries=0, min_pass=0)  # fmt: skip
     assert len(broken.forwarded) == 20
     assert not (out / "data").exists() and not (out / "stats.json").exists()  # no partial version
     with OpenAIProxy(url) as healthy:
@@ -123,7 +127,7 @@ def test_faults_and_timeouts_are_retried_to_a_complete_result(tmp_path, corpus, 
     url, model = tiny_server
     faults = {2: 500, 4: 429, 6: "drop", 8: "stall"}
     with OpenAIProxy(url, faults=faults, stall_seconds=4.0) as proxy:
-        _build(tmp_path / "out", corpus, "text-hard", ["medqa"], endpoint=proxy.url, model=model, timeout=2.0,
+        _build(tmp_path / "out", corpus, "text-hard", ["medqa"], endpoint=proxy.url, model=model, request_timeout=2.0,
                min_pass=0)  # fmt: skip
     log = _log(tmp_path / "out")
     assert all(len(entries) == K for entries in log.values())

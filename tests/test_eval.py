@@ -310,3 +310,21 @@ def test_demo_eval_build_holds_every_adapter_record(demo_eval):
         row = next(s for s in stats["sources"] if s["name"] == entry["benchmark"])
         assert stats["splits"][entry["benchmark"]] == row["kept"] == kept > 0, entry["benchmark"]
         assert row["read"] == len(items) and row["dropped"] == len(items) - kept
+
+
+def test_a_model_folder_retrained_in_place_is_another_model(tmp_path, demo_eval, gold):
+    # Before: only the model's name was compared, so a folder retrained in place resumed with the old
+    # model's answers.
+    table, _, _ = gold
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"first weights")
+    out = tmp_path / "ev"
+    with OpenAIProxy(_server(table)) as first:
+        run_eval(_settings(out, first, model=str(model), runs=1, limit=1), resolve_dataset(demo_eval))
+    assert first.chat_requests > 0
+    (model / "model.safetensors").write_bytes(b"retrained weights, longer")
+    with OpenAIProxy(_server(table)) as second, pytest.raises(ValueError, match="model_files differ"):
+        run_eval(_settings(out, second, model=str(model), runs=1, limit=1), resolve_dataset(demo_eval))
+    assert second.chat_requests == 0

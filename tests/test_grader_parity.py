@@ -299,7 +299,8 @@ def test_regrade_names_the_file_of_a_broken_line(tmp_path):
     (out / "eval_config.json").write_text(json.dumps(config), encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", "regrade", str(out)])
     assert result.exit_code == 1
-    assert f"{run_file(out, 1)}: generation 'pmc_vqa/q0' lacks completion" in result.output
+    assert f"{run_file(out, 1)}:1: generation 'pmc_vqa/q0'" in result.output  # the file and its line
+    assert "completion is null, not text" in result.output
 
 
 def test_compare_by_the_papers_regrade_and_old_results(tmp_path):

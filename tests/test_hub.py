@@ -82,7 +82,8 @@ def test_round_trip_by_tag_and_a_second_version(tmp_path, hub: HubServer, output
     assert set(tags) == {first["version"], second["version"]}
     main = hub.repo_files("lab/text")  # main is exactly the second build: no shard of the first is left
     local = {p.relative_to(tmp_path / "b2").as_posix() for p in (tmp_path / "b2").rglob("*") if p.is_file()}
-    assert set(main) - {".gitattributes"} == {f for f in local if not f.startswith(".work")}
+    pushed = {f for f in local if not f.startswith(".")}  # hidden ones stay local: .work/, .medvlt.json
+    assert set(main) - {".gitattributes"} == pushed
 
     outputs.run("data", "pull", f"lab/text@{first['version']}", "--out", tmp_path / "p1")  # pulled again
     assert content_hash(parquet_files(tmp_path / "p1")) == first["content_hash"]
@@ -304,3 +305,24 @@ def test_models_push_and_pull_by_tag_and_load_by_id_at_revision(
                          "--limit", "2", "--max-new-tokens", "2", "--backend", "transformers", "--out", tmp_path / "ev")  # fmt: skip
     assert "| lab/tiny@v1 |" in output
     _no_token_anywhere(outputs, tmp_path / "pulled", tmp_path / "ev")
+
+
+def test_a_pull_replaces_only_its_own_files_and_refuses_a_foreign_folder(tmp_path, hub: HubServer, outputs):
+    # Before: a re-pull removed the whole folder (rmtree), a user's notes inside it included.
+    stats = _build(tmp_path / "b", outputs, "--push-to", "lab/own")
+    out = tmp_path / "p"
+    outputs.run("data", "pull", "lab/own", "--out", out)
+    (out / "notes.txt").write_text("mine")
+    (out / "data" / "mine.csv").write_text("a,b\n")
+    outputs.run("data", "pull", f"lab/own@{stats['version']}", "--out", out)  # pulled again
+    assert (out / "notes.txt").read_text() == "mine" and (out / "data" / "mine.csv").is_file()
+    assert content_hash(parquet_files(out)) == stats["content_hash"]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "important.csv").write_text("keep")
+    output = outputs.run("data", "pull", "lab/own", "--out", foreign, code=1)
+    assert "is not empty and not a medvlt data pull folder" in output and "--overwrite" in output
+    assert [p.name for p in foreign.iterdir()] == ["important.csv"]
+    outputs.run("data", "pull", "lab/own", "--out", foreign, "--overwrite")
+    assert (foreign / "important.csv").read_text() == "keep"
+    assert content_hash(parquet_files(foreign)) == stats["content_hash"]

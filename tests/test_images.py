@@ -40,7 +40,7 @@ def test_file_size_limit(monkeypatch, tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(_png())
     with pytest.raises(ImageError, match="exceeds"):
-        image_to_bytes(str(path))
+        image_to_bytes("a.png", root=tmp_path)
 
 
 def test_image_to_bytes_variants(tmp_path):
@@ -49,7 +49,8 @@ def test_image_to_bytes_variants(tmp_path):
     path.write_bytes(data)
     assert image_to_bytes(data) == data
     assert image_to_bytes({"bytes": data, "path": None}) == data
-    assert image_to_bytes({"bytes": None, "path": str(path)}) == data
+    assert image_to_bytes({"bytes": None, "path": str(path)}, root=tmp_path) == data
+    assert image_to_bytes("x.png", root=tmp_path) == data
     assert decode_image(image_to_bytes(Image.new("RGB", (3, 5)))).size == (3, 5)
     with pytest.raises(ImageError, match="neither bytes nor path"):
         image_to_bytes({"bytes": None, "path": None})

@@ -188,7 +188,7 @@ def test_local_file_names_and_languages(tmp_path):
     records, rejected = _split(items)
     # a name without a split word is train; the Spanish file is read but its rows are rejected
     assert [(r.source_id, r.split, r.meta["file"]) for r in records] == [
-        ("X-1", "train", str(tmp_path / "HEAD_EN.json"))
+        ("X-1", "train", "HEAD_EN.json")  # a record's file is relative to the source's root
     ]
     assert [(r.reason, r.ref, r.file) for r in rejected] == [
         ("non-english", "X-1", str(tmp_path / "HEAD.json"))

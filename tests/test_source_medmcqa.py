@@ -131,7 +131,7 @@ def test_malformed_lines_are_rejected_with_file_and_line(tmp_path):
     record = items[0]
     # the official download names its validation file dev.json; the file name gives the split
     assert (record.source_id, record.split, record.answer_label, record.answer) == ("q1", "dev", "D", "w")
-    assert record.meta == {"file": str(path), "line": 1, "explanation": "Because w.",
+    assert record.meta == {"file": path.name, "line": 1, "explanation": "Because w.",
                            "subject_name": "Anatomy", "topic_name": "Limbs"}  # fmt: skip
     reasons = {i.ref: i.reason for i in items if isinstance(i, Rejected)}
     assert reasons == {"line 2": "malformed-json", "q3": "unknown-answer-letter", "q4": "no-options",

@@ -153,7 +153,7 @@ def test_local_layout_config_folders_and_images(tmp_path):
         ("MM-0", "dev", "B", "Cutaneous larva migrans"), ("MM-3", "test", "D", "Cutis marmorata"),
     ]  # fmt: skip
     assert records[1].question == "Which finding is shown?" and records[1].images == [real]
-    assert records[1].meta["file"] == str(tmp_path / "MM" / "test.jsonl") and records[1].meta["line"] == 1
+    assert records[1].meta["file"] == "MM/test.jsonl" and records[1].meta["line"] == 1
     assert [r.source_id for r in get_source("medxpertqa").read(path=tmp_path, split="test")] == ["MM-3"]
     assert [r.source_id for r in get_source("medxpertqa").read(path=tmp_path / "MM" / "test.jsonl")] == [
         "MM-3"

@@ -83,7 +83,7 @@ def test_local_layout_parses_choices_and_keeps_agreeing_rows(tmp_path):
     }  # fmt: skip
     assert (first.answer_label, first.answer, first.split) == ("B", "Focal uptake pattern", "train")
     assert first.images == [red] and first.license == "CC-BY-SA-4.0"
-    assert first.meta == {"file": str(tmp_path / "train.csv"), "figure_path": "PMC1064097_F1.jpg", "row": 0}
+    assert first.meta == {"file": "train.csv", "figure_path": "PMC1064097_F1.jpg", "row": 0}
     assert (records[1].answer_label, records[1].answer, records[1].images) == (
         "C",
         "No uptake pattern",

@@ -88,7 +88,7 @@ def test_local_without_ground_truth_gets_m1_halves(tmp_path):
     assert items[0].question == "Context: METHODS: A was given.\nRESULTS: B improved.\n\nDoes A help?"
     # labels that do not align with the contexts are left out
     assert items[1].question == "Context: C was given.\nNothing changed.\n\nDoes C help?"
-    assert items[0].meta == {"file": str(tmp_path / "ori_pqal.json"), "original_question": "Does A help?",
+    assert items[0].meta == {"file": "ori_pqal.json", "original_question": "Does A help?",
                              "long_answer": "Conclusion for Does A help?", "meshes": ["Humans"],
                              "year": "2020"}  # fmt: skip
     with pytest.raises(SourceError, match=r"official split scheme needs test_ground_truth\.json"):

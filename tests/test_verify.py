@@ -381,3 +381,10 @@ def test_build_prompt_unknown_variant():
 def test_reward_unknown_variant():
     with pytest.raises(ValueError, match="default, paper"):
         format_gated_reward(THINK + "<answer>B</answer>", LABEL, ANSWER, variant="strict")
+
+
+def test_grade_of_a_label_outside_the_options_without_an_answer_is_a_clear_error():
+    # Before: a bare KeyError from options[label].
+    with pytest.raises(ValueError, match=r"label 'C' is not one of the options \['A', 'B'\] and no answer"):
+        grade("<answer>A</answer>", {"A": "x", "B": "y"}, "C")
+    assert grade("<answer>C</answer>", {"A": "x", "B": "y"}, "C", answer="z")["strict"]  # answer given

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medvlt_data.inference.limits import check_settings
+
 #: The backend names, one meaning each (the module docstring).
 BACKENDS = ("vllm", "transformers-serve", "transformers", "endpoint")
 #: Resolved by a command that offers it: ``vllm`` with a GPU, else ``transformers``.
@@ -53,6 +55,9 @@ class BackendSpec:
     data_parallel: int = 1
     trust_remote_code: bool = False
     server_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_settings({"tensor_parallel": self.tensor_parallel, "data_parallel": self.data_parallel})
 
     def api_key(self) -> str | None:
         if not self.api_key_env:

@@ -7,7 +7,9 @@
 - ``n`` completions of one conversation are one request when the server honours ``n``; a server
   that answers fewer choices than asked (``transformers serve`` ignores ``n``) is remembered, and
   the missing completions are asked for one request each.
-- Every error names the endpoint; an API key is sent as a bearer token and never appears in a message.
+- Every error names the endpoint; an API key is sent as a bearer token and never appears in a message:
+  server bodies and transport errors are scrubbed of it (and of anything shaped like a credential,
+  :func:`medvlt_data.redact.scrub`) before they are cut to :data:`QUOTED` characters.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from typing import Any
 
 import httpx
 
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT, check_settings
+from medvlt_data.redact import remember, scrub
+
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+#: How much of a server's error body a message quotes (after scrubbing).
+QUOTED = 300
 
 
 class InferenceError(RuntimeError):
@@ -56,13 +63,18 @@ class ChatClient:
         max_retries: int = 6,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ):
+        # a concurrency of 0 would wait for a free slot forever
+        check_settings({"concurrency": concurrency, "max_retries": max_retries, "backoff": backoff,
+                        "request_timeout": timeout})  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.timeout = backoff, max_backoff, timeout
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._api_key = api_key
+        remember(api_key)  # scrubbed from every message, this client's and others'
         self.honours_n: bool | None = None  # learned from the first request with n > 1
         self.requests = 0
         self.retries = 0
@@ -75,9 +87,10 @@ class ChatClient:
     @classmethod
     def for_run(cls, url: str, model: str, settings: Any) -> ChatClient:
         """A client for a scoring or distillation run: the key of ``settings.backend`` and its
-        ``concurrency``, ``max_retries``, ``backoff`` and ``timeout``."""
+        ``concurrency``, ``max_retries``, ``backoff`` and ``request_timeout``."""
         return cls(url, model, api_key=settings.backend.api_key(), concurrency=settings.concurrency,
-                   max_retries=settings.max_retries, backoff=settings.backoff, timeout=settings.timeout)  # fmt: skip
+                   max_retries=settings.max_retries, backoff=settings.backoff,
+                   timeout=settings.request_timeout)  # fmt: skip
 
     async def __aenter__(self) -> ChatClient:
         self._http = httpx.AsyncClient(
@@ -97,11 +110,14 @@ class ChatClient:
         try:
             response = await self._http.get(f"{self.base_url}/models")
         except httpx.HTTPError as exc:
-            raise InferenceError(
+            cause = self._safe(
                 f"cannot reach the inference server at {self.base_url}: {type(exc).__name__}: {exc}"
-            ) from None
+            )
+            raise InferenceError(cause) from None
         if response.status_code in (401, 403):
-            raise InferenceError(f"{self.base_url} refused the API key (HTTP {response.status_code})")
+            raise InferenceError(
+                self._safe(f"{self.base_url} refused the API key (HTTP {response.status_code})")
+            )
 
     async def generate(
         self,
@@ -150,18 +166,28 @@ class ChatClient:
                 try:
                     response = await self._post(url, payload)
                 except httpx.TransportError as exc:  # refused, dropped, timed out
-                    error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                    error = self._safe(f"{type(exc).__name__}: {exc}".rstrip(": "))  # no local holds a key
                 else:
                     if response.status_code == 200:
                         return _choices(response, url)
-                    error = f"HTTP {response.status_code}: {response.text[:300]}"
+                    error = f"HTTP {response.status_code}: {self._quote(response.text)}"
                     if response.status_code not in RETRYABLE_STATUS:
-                        raise InferenceError(f"{url} rejected the request: {error}")
+                        raise InferenceError(f"{self._safe(url)} rejected the request: {error}")
                     wait = _retry_after(response) or wait
                 if attempt < self.max_retries:
                     self.retries += 1
                     await asyncio.sleep(wait)
-        raise InferenceError(f"{url}: no answer after {self.max_retries + 1} attempts; last error: {error}")
+        attempts = self.max_retries + 1
+        raise InferenceError(f"{self._safe(url)}: no answer after {attempts} attempts; last error: {error}")
+
+    def _safe(self, message: str) -> str:
+        """``message`` without this client's key or anything shaped like a credential."""
+        return scrub(message, [self._api_key])
+
+    def _quote(self, body: str) -> str:
+        """A server's error body as a message quotes it: scrubbed first, then cut (a cut key would no
+        longer match)."""
+        return self._safe(body)[:QUOTED]
 
     async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
         loop = asyncio.get_running_loop()
@@ -181,7 +207,9 @@ def _choices(response: httpx.Response, url: str) -> list[Completion]:
         body = response.json()
         choices = body["choices"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise InferenceError(f"{url} answered something that is not a chat completion: {exc}") from None
+        raise InferenceError(
+            scrub(f"{url} answered something that is not a chat completion: {exc}")
+        ) from None
     found = []
     for choice in choices:
         message = choice.get("message") or {}

@@ -14,9 +14,12 @@ an interrupted build re-run with the same arguments skips the tasks that finishe
 5. ``finalize`` (1 task): :func:`.write.finalize` assembles ``data/{split}-NNNNN-of-NNNNN.parquet``, counts every record in
 and out, computes the content hash and writes ``stats.json`` and the dataset card.
 
-Before the first stage, :func:`run_build` resolves the plan's local layouts, checks its sources and
-backend and builds its decontamination reference (:mod:`.plan`, :mod:`.reference`). On Slurm the
-stages are submitted as one chain of array jobs, each depending on the previous.
+Before the first stage, :func:`run_build` claims ``OUT`` (:mod:`medvlt_data.out_folder`: a folder that
+is not a medvlt build is refused unless ``overwrite``), resolves the plan's local layouts, checks its
+sources and backend, checks the build's fingerprint (:mod:`medvlt_data.fingerprint`: a re-run into a
+folder holding other work is refused, naming what changed) and builds its decontamination reference
+(:mod:`.plan`, :mod:`.reference`). A resumed build keeps the prepare stage's task count it started with.
+On Slurm the stages are submitted as one chain of array jobs, each depending on the previous.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from medvlt_data.pipeline.exact_dedup import STAGE_COLUMNS, DedupExact, DedupKey
-from medvlt_data.pipeline.plan import BuildError, BuildPlan, check_plan, resolve_specs
+from medvlt_data.pipeline.plan import BuildError, BuildPlan, check_plan, reference_specs, resolve_specs
 from medvlt_data.pipeline.prepare import Normalize, RecipeReader, Validate
 from medvlt_data.pipeline.storage import StageWriter, document_reader, rejects_writer
 from medvlt_data.pipeline.write import Finalize, RecordReader, RecordShardWriter
@@ -130,8 +133,31 @@ _PRELOAD = [
 ]
 
 
+def _no_variable_dumps() -> None:
+    """Task logs keep a failed task's traceback but not loguru's dump of every variable's value (which
+    may hold record text or a credential): its handlers are added without ``diagnose`` and ``backtrace``,
+    here and in the worker processes (through loguru's environment defaults, read when they start)."""
+    import os
+
+    from loguru import logger
+
+    os.environ.setdefault("LOGURU_DIAGNOSE", "NO")
+    os.environ.setdefault("LOGURU_BACKTRACE", "NO")
+    if not getattr(logger.add, "medvlt_quiet", False):
+        add = logger.add
+
+        def quiet_add(*args: Any, **kwargs: Any) -> int:
+            kwargs.setdefault("diagnose", False)
+            kwargs.setdefault("backtrace", False)
+            return add(*args, **kwargs)
+
+        quiet_add.medvlt_quiet = True  # type: ignore[attr-defined]
+        logger.add = quiet_add  # datatrove adds each task's handlers through this one logger
+
+
 def make_executor(options: ExecutorOptions, pipeline: list, tasks: int, logging_dir: Path, stage: str):
     """A datatrove executor of the chosen kind for one stage."""
+    _no_variable_dumps()
     if options.executor == "local":
         import multiprocess
         from datatrove.executor import LocalPipelineExecutor
@@ -169,21 +195,29 @@ def run_build(
     out: str | Path,
     options: ExecutorOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Resolve and check ``plan`` and build its decontamination reference, then run every stage into
-    ``out`` and finalize; returns the build's stats.
+    """Claim ``out``, resolve and check ``plan`` and its fingerprint, build its decontamination reference,
+    then run every stage into ``out`` and finalize; returns the build's stats.
 
+    ``overwrite`` starts over in a folder that is not this build's (only medvlt's own files are removed);
     ``progress`` receives one line as each stage starts and ends.
     """
+    from medvlt_data.out_folder import FolderError, claim
     from medvlt_data.pipeline.reference import build_benchmark_index
 
     options = options or ExecutorOptions()
     out = Path(out)
     resolve_specs(plan.sources)
-    check_plan(plan)
+    commits = check_plan(plan)
+    try:  # after the checks, which write nothing: a plan that cannot run leaves no folder behind
+        claim(out, "build", overwrite=overwrite)
+        tasks = settle_build(plan, out, commits, options.workers)
+    except FolderError as exc:
+        raise BuildError(str(exc)) from None
     build_benchmark_index(plan, out)
     logs = out / ".work" / "logs"
-    early = early_stages(plan, out, options.workers)
+    early = early_stages(plan, out, tasks)
     if options.executor == "slurm":  # one chain of dependent jobs, so the shard count is fixed up front
         previous = None
         stages = early + late_stages(plan, out, plan.max_shards)
@@ -199,6 +233,23 @@ def run_build(
     for stage, pipeline, tasks in late_stages(plan, out, shards):
         _run_stage(stage, pipeline, tasks, options, logs, progress)
     return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+
+
+def settle_build(plan: BuildPlan, out: Path, commits: dict[str, str], workers: int) -> int:
+    """Check the fingerprint of ``plan`` against the one ``out`` was started with (or record it) and
+    return the prepare stage's task count: the one the build started with, else ``workers``."""
+    from medvlt_data.fingerprint import FileHashes, build_fingerprint
+    from medvlt_data.out_folder import settle_fingerprint, write_marker
+
+    hashes = FileHashes(out / ".work")
+    fingerprint = build_fingerprint(plan, reference_specs(plan), hashes, commits)
+    hashes.save()
+    marker = settle_fingerprint(out, fingerprint, "a build")
+    tasks = marker.get("prepare_tasks")
+    if tasks is None:
+        tasks = marker["prepare_tasks"] = workers
+        write_marker(out, marker)
+    return int(tasks)
 
 
 def canonical_shard_count(out: Path) -> int:

@@ -6,7 +6,9 @@ first, as data URIs); each answer is graded by the strict grader of :mod:`medvlt
 ``pass_count`` (correct answers), ``num_rollouts`` and ``difficulty`` (1 - pass_count / rollouts) are
 stored on the record. Records with ``min_pass <= pass_count <= max_pass`` are kept, the others go to
 ``rejects/difficulty/`` as ``too-hard`` or ``too-easy``. Every finished completion is checkpointed
-(:class:`~medvlt_data.inference.rollouts.RolloutLog`), so a re-run asks only for what is missing.
+(:class:`~medvlt_data.inference.rollouts.RolloutLog`) under what was asked (prompt, images, settings;
+:func:`~medvlt_data.inference.rollouts.request_key`), so a re-run asks only for what is missing and two
+records that share a source id never share answers.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ from datatrove.pipeline.base import PipelineStep
 
 from medvlt_data.inference.backends import BackendSpec, open_backend
 from medvlt_data.inference.client import ChatClient
-from medvlt_data.inference.rollouts import RolloutLog, chat_messages, complete_k, settings_key
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT, SettingError, check_settings
+from medvlt_data.inference.rollouts import (
+    RolloutLog,
+    chat_messages,
+    complete_k,
+    request_key,
+    settings_key,
+    unread_checkpoints,
+)
+
+#: The record orders of a hard split: canonical, or pass_count high to low.
+ORDERS = ("none", "easy-to-hard")
 
 
 @dataclass
@@ -44,7 +57,22 @@ class DifficultySettings:
     concurrency: int = 64
     max_retries: int = 6
     backoff: float = 1.0
-    timeout: float = 900.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # seconds for one answer
+
+    def __post_init__(self) -> None:
+        """Every number in its range (:mod:`medvlt_data.inference.limits`) and a band that can keep a
+        question; a :class:`~medvlt_data.inference.limits.SettingError` says which value is wrong."""
+        check_settings({name: getattr(self, name) for name in self.__dataclass_fields__ if name != "backend"})
+        if self.min_pass > self.max_pass:
+            raise SettingError(
+                f"min_pass {self.min_pass} is above max_pass {self.max_pass}: no question can be kept"
+            )
+        if self.min_pass > self.rollouts:
+            raise SettingError(
+                f"min_pass {self.min_pass} is above the {self.rollouts} rollouts: no question can be kept"
+            )
+        if self.order not in ORDERS:
+            raise SettingError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
 
     def request_params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
@@ -89,6 +117,11 @@ class DifficultyScorer(PipelineStep):
             self.exclusion_writer.output_folder.rm(stale)
         loop = asyncio.new_event_loop()
         checkpoint = work / "rollouts" / f"{s.checkpoint_name()}-{rank:05d}.jsonl"
+        note = unread_checkpoints(checkpoint.parent, s.checkpoint_name()) if rank == 0 else None
+        if note:
+            from datatrove.utils.logging import logger
+
+            logger.warning(note)
         window: deque[tuple[Document, asyncio.Task]] = deque()
         # enough questions in flight to keep the server busy
         limit = max(4, 2 * s.concurrency // max(1, s.rollouts))
@@ -137,12 +170,12 @@ class DifficultyScorer(PipelineStep):
     async def _rollouts(self, client: ChatClient, log: RolloutLog, doc: Document) -> list:
         from medvlt_data.verify import build_prompt
 
-        row = doc.metadata["row"]
-        prompt = build_prompt(doc.text, json.loads(row["options"]), self.settings.prompt)
-        messages = chat_messages(prompt, [m.media_bytes for m in doc.media])
-        return await complete_k(
-            client, log, doc.id, messages, self.settings.rollouts, **self.settings.request_params()
-        )
+        row, s = doc.metadata["row"], self.settings
+        prompt = build_prompt(doc.text, json.loads(row["options"]), s.prompt)
+        images = [m.media_bytes for m in doc.media]
+        key = request_key(prompt, images, s.checkpoint_name())
+        messages = chat_messages(prompt, images)
+        return await complete_k(client, log, key, messages, s.rollouts, ref=doc.id, **s.request_params())
 
     def _settle(self, loop, doc: Document, task: asyncio.Task, histogram: Counter, rejects, rank: int):
         from medvlt_data.verify import grade_strict

@@ -6,8 +6,12 @@ tested without data. :func:`~medvlt_data.pipeline.build.run_build` then takes th
 its own, before any stage starts:
 
 1. :func:`resolve_specs` of the plan's sources: which of the recipe's splits each local layout holds;
-2. :func:`check_plan`: every Hub source can be read and the difficulty backend can start here;
-3. :func:`~medvlt_data.pipeline.reference.build_benchmark_index`: the decontamination reference.
+2. :func:`check_plan`: every Hub source can be read (and the commit it resolves to) and the difficulty
+   backend can start here;
+3. ``OUT`` is claimed (:func:`~medvlt_data.out_folder.claim`) and
+   :func:`~medvlt_data.pipeline.build.settle_build` checks the plan's fingerprint
+   (:func:`~medvlt_data.fingerprint.build_fingerprint`) against the one the folder was started with;
+4. :func:`~medvlt_data.pipeline.reference.build_benchmark_index`: the decontamination reference.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class BuildPlan:
     resize_images: bool = True  # False for eval builds: images keep their source bytes
     params: dict[str, Any] = field(default_factory=dict)  # the recipe as built (stats.json, the card)
     demo: bool = False  # built from medvlt's embedded demo corpus: stats, card and results say so
+    # what to do about a source that cannot be read, in the caller's options
+    source_advice: str = SOURCE_ADVICE
 
     @property
     def splits_are_benchmarks(self) -> bool:
@@ -127,34 +133,42 @@ def resolve_specs(specs: list[SourceSpec]) -> None:
             spec.splits = None
 
 
-def check_sources(specs: list[SourceSpec], advice: str = SOURCE_ADVICE) -> None:
-    """Fail fast, naming every source that cannot be read (a Hub id the Hub does not answer for)."""
+def check_sources(specs: list[SourceSpec], advice: str = SOURCE_ADVICE) -> dict[str, str]:
+    """Fail fast, naming every source that cannot be read (a Hub id the Hub does not answer for);
+    returns the commit each Hub source's id and revision resolves to, by source group (where the Hub
+    says)."""
     from huggingface_hub import HfApi
 
-    problems = []
+    problems, commits = [], {}
     for spec in specs:
         if spec.path is not None or Path(spec.hub).is_dir():
             continue
         try:
-            HfApi().dataset_info(spec.hub, revision=spec.revision, timeout=10)
+            info = HfApi().dataset_info(spec.hub, revision=spec.revision, timeout=10)
         except Exception as exc:
             problems.append(f"{spec.group} (hub:{spec.hub}): {type(exc).__name__}: {str(exc)[:160]}")
+            continue
+        if isinstance(getattr(info, "sha", None), str):
+            commits[spec.group] = info.sha
     if problems:
         raise BuildError(
             "cannot read these sources:\n  " + "\n  ".join(dict.fromkeys(problems)) + f"\n{advice}"
         )
+    return commits
 
 
-def check_plan(plan: BuildPlan) -> None:
-    """Fail before any work when a source cannot be read or the difficulty backend cannot start here."""
+def check_plan(plan: BuildPlan) -> dict[str, str]:
+    """Fail before any work when a source cannot be read or the difficulty backend cannot start here;
+    returns the Hub commits of the sources (:func:`check_sources`)."""
     from medvlt_data.inference.backends import BackendError
 
-    check_sources(plan.sources)
+    commits = check_sources(plan.sources, plan.source_advice)
     if plan.difficulty is not None:
         try:
             plan.difficulty.backend.preflight()
         except BackendError as exc:
             raise BuildError(f"{plan.name}: {exc}") from exc
+    return commits
 
 
 def _source_line(spec: SourceSpec) -> str:

@@ -94,34 +94,48 @@ class Finalize(PipelineStep):
         yield  # a generator step with no output
 
 
-def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
-    """Assemble ``data/``, count records in and out, hash the content, write stats and card."""
-    from hub_cards.dataset_card import write_dataset_card
-
-    work = out / ".work"
-    data = out / "data"
-    if data.exists():
-        shutil.rmtree(data)
-    data.mkdir(parents=True)
-    splits: dict[str, int] = {}
-    per_source: Counter[str] = Counter()
-    licenses: set[str] = set()
-    digest = hashlib.sha256()
-    written = work / ("scored" if plan.difficulty is not None else "final")
-    by_benchmark = plan.splits_are_benchmarks
+def _shards(plan: BuildPlan, written: Path) -> list[tuple[str, Path, str]]:
+    """(split, stage file, its name in the build: ``data/{split}-NNNNN-of-NNNNN.parquet``) in order."""
+    shards = []
     for split_dir in sorted(p for p in written.glob("*") if p.is_dir()):
         parts = sorted(split_dir.glob("*.parquet"))
         if plan.difficulty is not None and plan.difficulty.order == "easy-to-hard":  # most passes first
             parts.sort(key=lambda p: (-int(p.stem.rsplit("-pass", 1)[1]), p.name))
         for i, part in enumerate(parts):
-            target = data / f"{split_dir.name}-{i:05d}-of-{len(parts):05d}.parquet"
-            shutil.copyfile(part, target)
+            shards.append(
+                (split_dir.name, part, f"data/{split_dir.name}-{i:05d}-of-{len(parts):05d}.parquet")
+            )
+    return shards
+
+
+def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
+    """Assemble ``data/``, count records in and out, hash the content, write stats and card.
+
+    Of ``data/``, only the shards the build wrote before are replaced (the folder's marker lists
+    them, :func:`~medvlt_data.out_folder.replace_files`); any other file there stays."""
+    from hub_cards.dataset_card import write_dataset_card
+    from medvlt_data.out_folder import replace_files
+
+    work = out / ".work"
+    splits: dict[str, int] = {}
+    per_source: Counter[str] = Counter()
+    licenses: set[str] = set()
+    digest = hashlib.sha256()
+    by_benchmark = plan.splits_are_benchmarks
+    shards = _shards(plan, work / ("scored" if plan.difficulty is not None else "final"))
+
+    def write() -> None:
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        for split, part, target in shards:
+            shutil.copyfile(part, out / target)
             for batch in pq.ParquetFile(part).iter_batches(batch_size=512):  # streamed: memory stays flat
-                splits[split_dir.name] = splits.get(split_dir.name, 0) + batch.num_rows
+                splits[split] = splits.get(split, 0) + batch.num_rows
                 for row in batch.to_pylist():
                     per_source[row["split"] if by_benchmark else row["source"]] += 1  # SourceSpec.group
                     licenses.add(row["license"].lower() or "other")
                     digest.update(row_digest(row))
+
+    replace_files(out, "files", [target for _, _, target in shards], write)
     read = Counter()
     for path in sorted((work / "read_counts").glob("*.json")):
         read.update(json.loads(path.read_text()))
@@ -149,6 +163,7 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         "splits": dict(sorted(splits.items())),
         "sources": sources,
         "drops": drops,
+        "decontaminated_against": list(plan.decontaminate_against),  # [] when no decontamination step ran
         "decontamination": {k.split(":", 1)[1]: v for k, v in drops.get("decontaminate", {}).items()},
         "licenses": sorted(licenses) or ["other"],
         "modality": _modality(plan),
@@ -161,6 +176,9 @@ def finalize(plan: BuildPlan, out: Path) -> dict[str, Any]:
         from medvlt_data.benchmarks import benchmark_counts
 
         stats["benchmark_counts"] = benchmark_counts(sources, out)
+    from medvlt_data.redact import redact
+
+    stats = redact(stats)  # no secret-named setting's value, no secret in use, in stats.json or the card
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     write_dataset_card(stats, out)
     return stats

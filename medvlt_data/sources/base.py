@@ -7,17 +7,22 @@ row read becomes exactly one of the two.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
 from medvlt_data.schema import LETTERS, Record, reject_row, validate_record
-
-
-class SourceError(Exception):
-    """A user error about a source as a whole: a missing folder, an unknown split, no files found."""
+from medvlt_data.sources.files import (  # noqa: F401 (defined with the file readers, re-exported here)
+    SKIPPED,
+    LineError,
+    Skipped,
+    SourceError,
+    decode_text,
+    load_json,
+    read_json_lines,
+    read_text_file,
+)
 
 
 @dataclass
@@ -41,18 +46,6 @@ class Rejected:
 
 
 Item = Union[Record, Rejected]  # noqa: UP007 (a runtime alias; Python 3.10 has no X | Y for these)
-
-
-class Skipped:
-    """The place of a row that another task of a shared read takes (see :meth:`Source.read`)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "SKIPPED"
-
-
-SKIPPED = Skipped()
 
 
 class Share:
@@ -109,11 +102,13 @@ class Source:
         self.share = share
         if (path is None) == (hub is None):
             raise SourceError("give exactly one of a local path or a Hub dataset id")
+        base = None
         if path is not None:
             root = Path(path)
             if not root.exists():
                 raise SourceError(f"{self.name}: path does not exist: {root}")
             items = self.read_local(root, split)
+            base = root if root.is_dir() else root.parent
         else:
             items = self.read_hub(hub, split, revision)
         for item in items:
@@ -135,8 +130,10 @@ class Source:
                     source=self.name,
                     split=item.split,
                 )
-            else:
-                yield item
+                continue
+            if base is not None:  # a record's file is relative to the root: the same files, the same record
+                item.meta["file"] = _relative_file(item.meta.get("file"), base)
+            yield item
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         raise NotImplementedError
@@ -171,7 +168,9 @@ class Source:
         """Build a record. ``answer`` defaults to the labelled option's text; pass the source's own
         answer text when it has one, so that validation catches a disagreement."""
         if isinstance(options, (list, tuple)):
-            options = {LETTERS[i]: str(o).strip() for i, o in enumerate(options[: len(LETTERS)])}
+            # past J the keys are numbers: validation rejects the record as too-many-options, none is cut off
+            keys = [LETTERS[i] if i < len(LETTERS) else str(i + 1) for i in range(len(options))]
+            options = {key: str(o).strip() for key, o in zip(keys, options, strict=True)}
         label = str(label).strip().upper()
         return Record(
             question=str(question).strip(),
@@ -209,6 +208,19 @@ class Source:
         )  # fmt: skip
 
 
+def _relative_file(file: Any, base: Path) -> Any:
+    """``file`` (a path under ``base``) relative to ``base``, in POSIX form; anything else unchanged."""
+    if not file:
+        return file
+    try:
+        return Path(file).relative_to(base).as_posix()
+    except ValueError:
+        try:
+            return Path(file).resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            return file
+
+
 class HasConfigs:
     """Mixin of a source whose Hub dataset has several configs: ``config`` picks one (default the
     class's ``hub_config``); a name outside ``configs`` (when the class lists them) is refused."""
@@ -223,38 +235,6 @@ class HasConfigs:
             raise SourceError(
                 f"{self.name}: unknown config {self.config!r}; known: {', '.join(self.configs)}"
             )
-
-
-def read_json_lines(
-    path: Path, share: Share | None = None
-) -> Iterator[tuple[int, dict[str, Any] | Skipped | None, str]]:
-    """Yield (line number, object or None, error) for each non-blank line of a JSON Lines file;
-    with a ``share``, (line number, SKIPPED, "") for the lines other tasks take."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if share is not None and not share.takes_next():
-                yield number, SKIPPED, ""
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
-                continue
-            if not isinstance(value, dict):
-                yield number, None, f"expected a JSON object, got {type(value).__name__}"
-                continue
-            yield number, value, ""
-
-
-def load_json(path: Path) -> Any:
-    """Load a whole JSON file; a syntax error becomes a :class:`SourceError` naming the file."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
 
 
 def load_json_list(path: Path, source: str, holding: str, shown: Any = None) -> list[Any]:

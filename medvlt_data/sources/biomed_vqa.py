@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from medvlt_data.closed_vqa import NO_OPTIONS, answer_type_problem, closed_to_choices
 from medvlt_data.images import ImageError, image_to_bytes
 from medvlt_data.sources.base import Item, Source, SourceError
-from medvlt_data.sources.hub import hub_rows
+from medvlt_data.sources.hub import hub_rows, local_copy
 
 BIOMED_HUB_ID = "AdaptLLM/biomed-VQA-benchmark"
 
@@ -140,9 +140,9 @@ class BiomedLayout:
 
 def _image(source: Source, row: dict[str, Any], where: str, file: Any, ref: str, split: str) -> Any:
     try:
-        return image_to_bytes(row.get("image"))
+        return image_to_bytes(row.get("image"), root=local_copy(str(file)))
     except ImageError as exc:
-        return source.reject("missing-image", f"{where}: {exc}", file, ref, split)
+        return source.reject(exc.reason, f"{where}: {exc}", file, ref, split)
 
 
 def biomed_pmc_item(source: Source, row: dict[str, Any], *, split: str, index: int, where: str,

@@ -1,7 +1,9 @@
 """The "embedded choices" layout shared by the local MedQA and MedMCQA files.
 
 The question text ends with ``Answer Choices: (A) ... (B) ...`` and the label is a list such as
-``["B"]``.
+``["B"]``. Options are read in letter order as far as the markers go (up to Z), so a question with more
+than ten options (the schema's A-J) is rejected as ``too-many-options`` rather than merged into J; a
+label that names more than one letter is ``multiple-answers``.
 
 >>> split_embedded_choices("Which vessel?\\nAnswer Choices: (A) Aorta (B) Vena cava (C) Portal vein")
 ('Which vessel?', ['Aorta', 'Vena cava', 'Portal vein'])
@@ -20,11 +22,13 @@ from medvlt_data.schema import LETTERS
 from medvlt_data.sources.base import SKIPPED, Item, Source, read_json_lines
 
 _MARKER = re.compile(r"answer choices:", re.IGNORECASE)
-_LETTER_MARKERS = [re.compile(rf"(?<!\S)\({letter}\)\s*") for letter in LETTERS]
+#: Markers (A) .. (Z): options past J are read too, so that too many are seen and not merged into J.
+_LETTER_MARKERS = [re.compile(rf"(?<!\S)\({chr(code)}\)\s*") for code in range(ord("A"), ord("Z") + 1)]
+_ANY_MARKER = re.compile(r"(?<!\S)\([A-Z]\)\s")
 
 
 def split_embedded_choices(text: str) -> tuple[str, list[str]]:
-    """Split question text into the stem and the option texts in order (A, B, C, ...)."""
+    """Split question text into the stem and the option texts in order (A, B, C, ... as far as Z)."""
     found = _MARKER.search(text)
     if not found:
         return text.strip(), []
@@ -54,7 +58,7 @@ def read_embedded_choices_jsonl(
             continue
         ref = f"line {number}"
         if row is None:
-            yield source.reject("malformed-json", f"{path}:{number}: {error}", path, ref, split)
+            yield source.reject(error.reason, f"{path}:{number}: {error}", path, ref, split)
             continue
         ref = str(row.get("id") or ref)
         stem, options = split_embedded_choices(str(row.get("question") or ""))
@@ -64,7 +68,22 @@ def read_embedded_choices_jsonl(
                 path, ref, split,
             )  # fmt: skip
             continue
-        label = _first_label(row.get("label"))
+        count = option_count(str(row.get("question") or ""), options)
+        if count > len(LETTERS):
+            yield source.reject(
+                "too-many-options", f"{path}:{number} ({ref}): {count} options; at most {len(LETTERS)} (A-J)",
+                path, ref, split,
+            )  # fmt: skip
+            continue
+        labels = _labels(row.get("label"))
+        if len(set(labels)) > 1:
+            yield source.reject(
+                "multiple-answers",
+                f"{path}:{number} ({ref}): label {row.get('label')!r} names several options",
+                path, ref, split,
+            )  # fmt: skip
+            continue
+        label = labels[0] if labels else ""
         if len(label) != 1 or label not in LETTERS[: len(options)]:
             yield source.reject(
                 "unknown-answer-letter",
@@ -80,7 +99,15 @@ def read_embedded_choices_jsonl(
         )  # fmt: skip
 
 
-def _first_label(label: Any) -> str:
-    if isinstance(label, list):
-        label = label[0] if label else ""
-    return str(label or "").strip().strip("().").upper()
+def option_count(text: str, options: list[str]) -> int:
+    """How many options ``text`` holds: those read, or more when the last one (read as Z, or as J of ten)
+    goes on with further (X) markers: a list that runs past Z or starts again counts them all."""
+    if len(options) < len(LETTERS) or not _ANY_MARKER.search(options[-1] + " "):
+        return len(options)
+    return len(options) - 1 + len(_ANY_MARKER.findall(options[-1] + " ")) + 1
+
+
+def _labels(label: Any) -> list[str]:
+    """The letters a label names: ``["B"]``, ``"B"``, ``"(B)"`` -> ``["B"]``; ``["A", "B"]`` -> both."""
+    values = label if isinstance(label, (list, tuple)) else [label]
+    return [str(v).strip().strip("().").upper() for v in values if str(v or "").strip()]

@@ -49,7 +49,11 @@ class GPQA(HasConfigs, Source):
         for index, row, error in rows_of(path):
             if error:
                 yield self.reject(
-                    "malformed-json", f"{path} row {index}: {error}", path, f"row {index}", "train"
+                    getattr(error, "reason", "malformed-json"),
+                    f"{path} row {index}: {error}",
+                    path,
+                    f"row {index}",
+                    "train",
                 )
                 continue
             yield self._row(row, index, path, f"{path} row {index}")
@@ -60,7 +64,7 @@ class GPQA(HasConfigs, Source):
             yield self._row(row, index, repo_id, f"{repo_id} [{self.config}/{name}] row {index}", split=name)
 
     def _row(self, row: dict[str, Any], index: int, file: Any, where: str, split: str = "train") -> Item:
-        ref = str(row.get("Record ID") or f"{split}-{index:05d}").strip()
+        ref = str(row.get("Record ID") or "").strip() or f"{split}-{index:05d}"  # a blank id is no id
         where = f"{where} ({ref})"
         correct = str(row.get("Correct Answer") or "").strip()
         wrong = [str(row.get(c) or "").strip() for c in WRONG_COLUMNS]

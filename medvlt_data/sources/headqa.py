@@ -31,9 +31,10 @@ the release's English folder) are read. The split comes from the file name (``de
 validation, ``test_HEAD_EN.json`` -> test); a name without a split word (``HEAD_EN.json``) is train.
 A file whose ``language`` is not English has every row rejected as ``non-english`` (the medvlt pool is
 the English one). Image paths are relative (``images/...png``) and looked up beside the file and in
-its parent folder. Rows exported from the Hub also read locally, in either row layout: ``*.jsonl``,
-``*.parquet``, or a ``.json`` file holding a list of rows or JSON Lines (a local copy of the
-openlifescienceai repo: ``train.json`` is train).
+its parent folder, within the folder given; one that leads outside is ``image-outside-root``. Rows
+exported from the Hub also read locally, in either row layout: ``*.jsonl``, ``*.parquet``, or a
+``.json`` file holding a list of rows or JSON Lines (a local copy of the openlifescienceai repo:
+``train.json`` is train).
 
 Rules of the original layout: options are the answers in ``aid`` order; the label is the letter of
 ``ra``'s position among the aids (``unknown-answer-letter`` when ``ra`` is not one of them;
@@ -53,7 +54,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.images import ImageError, ImageStore, image_to_bytes
+from medvlt_data.images import (
+    ImageError,
+    ImageOutsideRoot,
+    ImageStore,
+    image_to_bytes,
+    is_within,
+    name_parts,
+    read_image_file,
+    read_image_in,
+)
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
 from medvlt_data.sources.base import (
@@ -61,10 +71,11 @@ from medvlt_data.sources.base import (
     Rejected,
     Source,
     SourceError,
+    decode_text,
     guess_split,
     read_json_lines,
 )  # fmt: skip
-from medvlt_data.sources.hub import hub_file, hub_rows
+from medvlt_data.sources.hub import hub_file, hub_rows, local_copy
 
 #: Columns a row of the original HEAD-QA layout must have (old Hub copy and release JSON alike).
 ROW_COLUMNS = ("qid", "qtext", "ra", "answers")
@@ -85,8 +96,10 @@ class HeadQA(Source):
     description = "Spanish healthcare specialization exams (English version), 4-5 options"
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
+        base = _dataset_folder(root)
         for name, path in _local_files(root, split, self.name):
-            store = ImageStore([path.parent, path.parent / "images", path.parent.parent])
+            places = [path.parent, path.parent / "images", path.parent.parent]
+            store = ImageStore(p for p in places if p.is_dir() and is_within(p, base))
             image = partial(_local_image, store=store)
             if path.suffix == ".parquet":
                 yield from self._flat_rows(_parquet_rows(path), name, path, image)
@@ -177,7 +190,7 @@ class HeadQA(Source):
         for index, label, row, error in rows:
             where = f"{path} {label}"
             if error or not isinstance(row, dict):
-                reason = "malformed-json" if error else "malformed-row"
+                reason = getattr(error, "reason", "malformed-json") if error else "malformed-row"
                 yield self.reject(reason, f"{where}: {error or 'not an object'}", path, label, split)
                 continue
             yield self._row(row, split=split, index=index, file=path, where=where, image=image)
@@ -211,7 +224,7 @@ class HeadQA(Source):
         try:
             images = image(row.get("image"))
         except ImageError as exc:
-            return self.reject("missing-image", f"{where}: {exc}", file, ref, split)
+            return self.reject(exc.reason, f"{where}: {exc}", file, ref, split)
         return self.record(
             question=row.get("qtext") or "", options=[text for _, text in pairs], label=LETTERS[position],
             source_id=ref, split=split, file=file, images=images, exam=_text(row.get("name")),
@@ -279,9 +292,18 @@ def _has_image(value: Any) -> bool:
     return bool(value.strip()) if isinstance(value, str) else value is not None
 
 
+def _dataset_folder(root: Path) -> Path:
+    """The folder images may come from: the folder given, or the given file's (its parent for a file in
+    the release's ``HEAD_EN/``, whose images lie beside that folder)."""
+    base = root if root.is_dir() else root.parent
+    return base.parent if root.is_file() and base.name.upper() == "HEAD_EN" else base
+
+
 def _local_image(value: Any, store: ImageStore) -> list[bytes]:
     if not _has_image(value):
         return []
+    if isinstance(value, dict) and not value.get("bytes"):
+        value = str(value.get("path") or "")
     if isinstance(value, str):
         return [store.read(value.strip())]
     return [image_to_bytes(value)]
@@ -291,12 +313,18 @@ def _hub_image(value: Any, repo_id: str, revision: str | None) -> list[bytes]:
     """The row's image: embedded bytes, or a path inside the repository (JSON copies keep paths)."""
     if not _has_image(value):
         return []
-    if isinstance(value, str):
-        path = hub_file(repo_id, value.strip(), revision=revision)
+    local = local_copy(repo_id)
+    if isinstance(value, str) and local is None:
+        name = "/".join(name_parts(value.strip(), repo_id))
+        if value.strip().startswith("/") or not name:
+            raise ImageOutsideRoot(f"image path {value.strip()!r} is not a file of {repo_id}")
+        path = hub_file(repo_id, name, revision=revision)
         if path is None:
             raise ImageError(f"image file not found in {repo_id}: {value.strip()}")
-        return [image_to_bytes(path)]
-    return [image_to_bytes(value)]
+        return [read_image_file(path)]
+    if isinstance(value, str):
+        return [read_image_in(local, value.strip())]
+    return [image_to_bytes(value, root=local)]
 
 
 def _local_files(root: Path, split: str | None, source: str) -> list[tuple[str, Path]]:
@@ -320,18 +348,32 @@ def _local_files(root: Path, split: str | None, source: str) -> list[tuple[str, 
 
 
 def _read_json_or_lines(path: Path) -> Any:
-    """The file's JSON value, or None when it is JSON Lines (its first line is an object on its own)."""
-    text = path.read_text(encoding="utf-8")
+    """The file's JSON value, or None when it is JSON Lines (its first line is an object on its own;
+    its lines are then decoded one by one, so a line that is not UTF-8 is one reject). A JSON file that
+    is not UTF-8 text is a :class:`SourceError` naming it."""
+    data = path.read_bytes()
+    first = data.lstrip().split(b"\n", 1)[0]
+    try:
+        text = decode_text(data, path)
+    except SourceError:
+        if _is_object_line(first):
+            return None
+        raise
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        first = text.lstrip().split("\n", 1)[0]
-        try:
-            if isinstance(json.loads(first), dict):
-                return None
-        except json.JSONDecodeError:
-            pass
+        if _is_object_line(first):
+            return None
         raise SourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError:
+        raise SourceError(f"{path}: invalid JSON: nested too deeply") from None
+
+
+def _is_object_line(raw: bytes) -> bool:
+    try:
+        return isinstance(json.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, str, dict[str, Any], str]]:

@@ -59,6 +59,13 @@ def _undecoded(feature: Any) -> Any:
     return feature
 
 
+def local_copy(repo_id: str) -> Path | None:
+    """The folder of a Hub id that is a local copy of a repository (the root its image paths are read
+    in), else None."""
+    local = Path(repo_id)
+    return local if local.is_dir() else None
+
+
 def hub_file(repo_id: str, filename: str, *, revision: str | None = None) -> Path | None:
     """A file of a Hub dataset repository (downloaded to the cache), or None when it is absent."""
     local = Path(repo_id)

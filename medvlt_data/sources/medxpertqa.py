@@ -11,7 +11,8 @@ Local: JSON Lines named by split (``test.jsonl``, ``dev.jsonl``), either in conf
 given folder, or one given file. Options are a list of ``{"letter": "A", "content": ...}`` (a
 mapping or a plain list is accepted too), the label a list such as ``["A"]``, images a list of
 ``{"image_path": ...}`` (or names), found in an ``images/`` folder or ``images.zip`` beside the file
-or one level up.
+or one level up, inside the folder given (a config folder's parent counts); a name or symlink that
+leads outside it is ``image-outside-root``.
 
 Rules: the question keeps its stem only (the ``Answer Choices:`` tail is cut, the options are
 separate); a record is an MM record when its folder or its id says so (``MM-...``), else the
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.images import ImageError, ImageStore, image_to_bytes
+from medvlt_data.images import ImageError, ImageStore, image_to_bytes, is_within
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
 from medvlt_data.sources.base import (
@@ -89,7 +90,7 @@ def _image_refs(value: Any) -> list[Any]:
     """The image entries of a row: names, ``{"image_path": ...}`` mappings or image dicts."""
     if value is None:
         return []
-    if isinstance(value, (str, dict)):
+    if not isinstance(value, (list, tuple)):  # one entry: a name, a mapping, or any other value
         value = [value]
     refs = []
     for entry in value:
@@ -112,17 +113,16 @@ class MedXpertQA(HasConfigs, Source):
 
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         folder = root / self.config if root.is_dir() and (root / self.config).is_dir() else root
+        base = dataset_folder(root)
         seen: set[str] = set()
         for name, path in files_by_split(folder, ".jsonl", split, self.name):
             places = [d / p for d in (path.parent, path.parent.parent) for p in ("images", "images.zip")]
-            existing = list(dict.fromkeys(p for p in places if p.exists()))
+            existing = list(dict.fromkeys(p for p in places if p.exists() and is_within(p, base)))
             store = _lazy_store(lambda existing=existing: existing, f"beside {path}", self.name)
             config = _config_name(path.parent.name)
             for number, row, error in read_json_lines(path):
                 if row is None:
-                    yield self.reject(
-                        "malformed-json", f"{path}:{number}: {error}", path, f"line {number}", name
-                    )
+                    yield self.reject(error.reason, f"{path}:{number}: {error}", path, f"line {number}", name)
                     continue
                 yield self._row(row, split=name, index=number - 1, where=f"{path}:{number}", file=path,
                                 store=store, seen=seen, config=config, line=number)  # fmt: skip
@@ -185,7 +185,7 @@ class MedXpertQA(HasConfigs, Source):
             try:
                 images.append(store().read(entry) if isinstance(entry, str) else image_to_bytes(entry))
             except ImageError as exc:
-                return reject("missing-image", str(exc))
+                return reject(exc.reason, str(exc))
         stem, _ = split_embedded_choices(str(row.get("question") or ""))
         return self.record(
             question=stem, options=options, label=labels[0], source_id=ref, split=split, file=file,
@@ -193,6 +193,13 @@ class MedXpertQA(HasConfigs, Source):
             body_system=row.get("body_system"), question_type=row.get("question_type"),
             image_names=[e for e in refs if isinstance(e, str)] or None, line=line,
         )  # fmt: skip
+
+
+def dataset_folder(root: Path) -> Path:
+    """The folder images may come from: the folder given, or the given file's; a config folder's
+    (``MM/``, ``Text/``) parent, where the Hub layout keeps ``images.zip``."""
+    base = root if root.is_dir() else root.parent
+    return base.parent if base.name.lower() in {c.lower() for c in CONFIGS} else base
 
 
 def _lazy_store(places: Callable[[], list[Path]], where: str, source: str) -> Callable[[], ImageStore]:

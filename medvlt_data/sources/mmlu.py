@@ -18,13 +18,12 @@ source_id is ``{subject}-{split}-{index:05d}`` on the Hub and the ``line N`` ref
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
-from medvlt_data.sources.base import Item, Source, SourceError, files_by_split
+from medvlt_data.sources.base import Item, Source, SourceError, files_by_split, read_json_lines
 from medvlt_data.sources.embedded_choices import read_embedded_choices_jsonl
 from medvlt_data.sources.hub import hub_rows
 
@@ -84,19 +83,9 @@ class MMLU(Source):
 
 
 def _line_subjects(path: Path) -> list[str | None]:
-    """The ``subject`` of every non-blank line (None where a line is no JSON object), in order, so
-    that subjects pair with the items :func:`read_embedded_choices_jsonl` yields."""
-    subjects: list[str | None] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                subjects.append(None)
-                continue
-            subjects.append(str(value.get("subject")) if isinstance(value, dict) else None)
+    """The ``subject`` of every non-blank line (None where a line is no JSON object or not UTF-8), in
+    order, so that subjects pair with the items :func:`read_embedded_choices_jsonl` yields."""
+    subjects = [str(row.get("subject")) if row is not None else None for _, row, _ in read_json_lines(path)]
     if not subjects:
         raise SourceError(f"mmlu: {path} holds no rows")
     return subjects

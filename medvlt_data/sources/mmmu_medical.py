@@ -40,7 +40,7 @@ from medvlt_data.images import ImageError, image_to_bytes
 from medvlt_data.schema import LETTERS
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split
-from medvlt_data.sources.hub import hub_rows
+from medvlt_data.sources.hub import hub_rows, local_copy
 
 #: The MMMU subjects of the Health & Medicine discipline, one Hub config each.
 SUBJECTS = (
@@ -112,7 +112,7 @@ class MMMUMedical(Source):
     def read_local(self, root: Path, split: str | None) -> Iterator[Item]:
         for subject, name, path in _local_files(root, split, self.name):
             for index, row in enumerate(_parquet_rows(path)):
-                yield self._row(row, subject=subject, split=name, index=index, file=path)
+                yield self._row(row, subject=subject, split=name, index=index, file=path, root=path.parent)
 
     def read_hub(self, repo_id: str, split: str | None, revision: str | None) -> Iterator[Item]:
         for subject in SUBJECTS:
@@ -121,9 +121,14 @@ class MMMUMedical(Source):
                 source=self.name,
             )  # fmt: skip
             for name, index, row in rows:
-                yield self._row(row, subject=subject, split=name, index=index, file=f"{repo_id}/{subject}")
+                yield self._row(row, subject=subject, split=name, index=index, file=f"{repo_id}/{subject}",
+                                root=local_copy(repo_id))  # fmt: skip
 
-    def _row(self, row: dict[str, Any], *, subject: str | None, split: str, index: int, file: Any) -> Item:
+    def _row(
+        self, row: dict[str, Any], *, subject: str | None, split: str, index: int, file: Any,
+        root: Path | None,
+    ) -> Item:  # fmt: skip
+        """One row as a record or a rejection; an image given as a path is read inside ``root`` only."""
         ref = str(row.get("id") or f"{subject or split}-{split}-{index:05d}")
         where = f"{file} [{split}] row {index} ({ref})"
 
@@ -159,9 +164,9 @@ class MMMUMedical(Source):
                 "missing-image", f"<image {absent[0]}> is referenced but image_{absent[0]} is empty"
             )
         try:
-            images = [image_to_bytes(row[c]) for c in IMAGE_COLUMNS if _has_image(row.get(c))]
+            images = [image_to_bytes(row[c], root=root) for c in IMAGE_COLUMNS if _has_image(row.get(c))]
         except ImageError as exc:
-            return reject("missing-image", str(exc))
+            return reject(exc.reason, str(exc))
         return self.record(
             question=strip_image_tags(question), options=options, label=label, source_id=ref, split=split,
             file=file, images=images, subject=subject, subfield=row.get("subfield"),
@@ -219,7 +224,11 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
 
     try:
         handle = pq.ParquetFile(path)
+        read = 0
         for batch in handle.iter_batches(batch_size=64):
+            read += batch.num_rows
             yield from batch.to_pylist()
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a damaged file
         raise SourceError(f"{path}: cannot read Parquet: {exc}") from exc
+    if read != handle.metadata.num_rows:  # a damaged page can end the batches early without an error
+        raise SourceError(f"{path}: cannot read Parquet: {read} of its {handle.metadata.num_rows} rows read")

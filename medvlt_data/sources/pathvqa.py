@@ -11,7 +11,8 @@ whose questions and answers are in the same order. Other files of the release (`
 - Without any ``images/`` folder the questions are still read, as records with no image whose meta
   says ``image_missing: True`` (and ``image_id``), so that text-only use, counting and
   decontamination work from the question files alone. Such records are not ready for training.
-- With an ``images/`` folder, a question whose image file is absent is rejected as ``missing-image``.
+- With an ``images/`` folder, a question whose image file is absent is rejected as ``missing-image``;
+  an ``img_id`` (or a symlink) that leads outside the folder is ``image-outside-root``.
 
 Hub: ``flaviagiammarino/path-vqa`` (image, question, answer), splits train / validation / test
 (19.7k / 6.26k / 6.72k rows in its viewer: the test split is the 6,719 unique questions). Also the
@@ -39,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.images import ImageError, image_to_bytes, read_image_file
+from medvlt_data.images import ImageError, image_in, image_to_bytes, is_image_file, read_image_file
 from medvlt_data.sources import register
 from medvlt_data.sources.base import (
     Item,
@@ -50,7 +51,7 @@ from medvlt_data.sources.base import (
     split_files,
 )
 from medvlt_data.sources.biomed_vqa import BiomedLayout
-from medvlt_data.sources.hub import hub_rows
+from medvlt_data.sources.hub import hub_rows, local_copy
 
 _LOCAL_FILES = {"train": "pvqa_train.json", "validation": "pvqa_val.json", "test": "pvqa_test.json"}
 _IMAGE_FOLDERS = {"train": ("train",), "validation": ("val", "validation"), "test": ("test",)}
@@ -144,7 +145,7 @@ class PathVQA(BiomedLayout, Source):
                 except ImageError as exc:
                     image = exc
             if isinstance(image, ImageError):
-                yield self.reject("missing-image", f"{where}: {image}", path, ref, split)
+                yield self.reject(image.reason, f"{where}: {image}", path, ref, split)
                 continue
             item.images = [image]
             yield item
@@ -157,9 +158,9 @@ class PathVQA(BiomedLayout, Source):
             ref = f"{name}-{index:05d}"
             where = f"{repo_id} [{name}] row {index}"
             try:
-                image = image_to_bytes(row.get("image"))
+                image = image_to_bytes(row.get("image"), root=local_copy(repo_id))
             except ImageError as exc:
-                yield self.reject("missing-image", f"{where}: {exc}", repo_id, ref, name)
+                yield self.reject(exc.reason, f"{where}: {exc}", repo_id, ref, name)
                 continue
             question, answer = str(row.get("question") or ""), str(row.get("answer") or "")
             key = (name, hashlib.sha256(image).hexdigest(), question, answer)
@@ -179,7 +180,7 @@ class PathVQA(BiomedLayout, Source):
 
 
 class _ImageFinder:
-    """Finds ``{img_id}.jpg`` (or .png, .jpeg) in a list of folders."""
+    """Finds ``{img_id}.jpg`` (or .png, .jpeg) in a list of folders, never outside them."""
 
     def __init__(self, folders: list[Path]):
         self.folders = folders
@@ -187,8 +188,8 @@ class _ImageFinder:
     def read(self, img_id: str) -> bytes:
         for folder in self.folders:
             for suffix in _IMAGE_SUFFIXES:
-                candidate = folder / f"{img_id}{suffix}"
-                if candidate.is_file():
+                candidate = image_in(folder, f"{img_id}{suffix}")
+                if is_image_file(candidate):
                     return read_image_file(candidate)
         searched = ", ".join(map(str, self.folders)) or "(no folder)"
         raise ImageError(f"image file not found: {img_id}.jpg/.png/.jpeg (searched {searched})")

@@ -28,7 +28,8 @@ rejected with one reason (the first that applies):
 - ``unknown-answer-letter`` (``Answer_label``, or a version-2 ``Answer``, not A-D);
 - ``no-answer``; ``label-mismatch`` (``Answer`` carries its own ``"C:"`` prefix that is not the
   label); ``answer-mismatch`` (``Answer`` is not the labelled choice's text);
-- ``missing-image`` (no ``Figure_path`` or no such file); validation adds ``undecodable-image`` and
+- ``missing-image`` (no ``Figure_path`` or no such file), ``image-outside-root`` (a ``Figure_path``
+  or symlink that leads outside the image folder or archive); validation adds ``undecodable-image`` and
   ``empty-question``.
 
 Texts are compared ignoring case, runs of whitespace and quote marks at either end; MedVLThinker
@@ -48,7 +49,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from medvlt_data.images import ImageError, ImageStore
+from medvlt_data.images import MISSING_IMAGE, ImageError, ImageStore
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Source, SourceError, guess_split
 from medvlt_data.sources.biomed_vqa import BiomedLayout
@@ -150,7 +151,7 @@ class Figures:
             try:
                 return store.read(name)
             except ImageError as exc:
-                if not str(exc).startswith("image file not found"):
+                if exc.reason != MISSING_IMAGE or not str(exc).startswith("image file not found"):
                     raise
         searched = ", ".join(store.describe() for store in self.stores)
         raise ImageError(f"image file not found: {name} (searched {searched})")
@@ -328,7 +329,7 @@ class PMCVQA(BiomedLayout, Source):
         try:
             image = figures.read(figure)
         except ImageError as exc:
-            return reject("missing-image", str(exc))
+            return reject(exc.reason, str(exc))
         return self.record(
             question=clean(row["Question"]), options=options, label=answer_label, source_id=ref,
             split=split, file=label, images=[image], figure_path=figure, row=index,

@@ -149,9 +149,11 @@ class PubMedQA(Source):
             names = _m1_split_names(len(data))
         else:
             names = ["test" if pmid in truth else "train" for pmid in data]
-        for (pmid, row), name in zip(data.items(), names, strict=True):
+        for position, ((pmid, row), name) in enumerate(zip(data.items(), names, strict=True)):
             if split is not None and name != split:
                 continue
+            if not pmid.strip():  # a blank key is no PMID: the row's position names it
+                pmid = f"row-{position:05d}"
             where = f"{path} (PMID {pmid})"
             if not isinstance(row, dict):
                 got = type(row).__name__

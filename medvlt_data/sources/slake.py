@@ -19,7 +19,8 @@ Rules, in this order, one item per question:
 - ``answer_type`` OPEN is rejected as ``open-ended`` (another value is a ``malformed-row``);
 - CLOSED questions are converted by the rule of :mod:`medvlt_data.closed_vqa`; one the rule cannot
   convert is rejected as ``closed-no-options`` (the paper's options for it were written by GPT-4o);
-- the image is looked up by ``img_name``; a missing one is rejected as ``missing-image``.
+- the image is looked up by ``img_name``; a missing one is rejected as ``missing-image``, one whose
+  name or symlink leads outside ``imgs/`` (or the archive) as ``image-outside-root``.
 
 ``source_id`` is SLAKE's ``qid`` (the same in both layouts). The benchmark of the recipe is the
 English CLOSED part of the test split (416 questions).
@@ -140,5 +141,5 @@ class SLAKE(BiomedLayout, Source):
         try:
             item.images = [store.read(str(row.get("img_name") or ""))]
         except ImageError as exc:
-            return self.reject("missing-image", f"{where}: {exc}", file, ref, split)
+            return self.reject(exc.reason, f"{where}: {exc}", file, ref, split)
         return item

@@ -23,7 +23,7 @@ from medvlt_data.images import ImageError, ImageStore, image_to_bytes
 from medvlt_data.sources import register
 from medvlt_data.sources.base import Item, Rejected, Source, load_json_list, split_files
 from medvlt_data.sources.biomed_vqa import BiomedLayout
-from medvlt_data.sources.hub import hub_rows
+from medvlt_data.sources.hub import hub_rows, local_copy
 
 
 @register
@@ -41,7 +41,8 @@ class VQARAD(BiomedLayout, Source):
         store = ImageStore([folder / "images"])
         for name, path in files:
             for index, row in enumerate(load_json_list(path, self.name, "questions")):
-                ref = str(row.get("qid", f"row {index}")) if isinstance(row, dict) else f"row {index}"
+                qid = row.get("qid") if isinstance(row, dict) else None
+                ref = str(qid if qid is not None else "").strip() or f"row {index}"  # a blank qid is no id
                 if not isinstance(row, dict):
                     yield self.reject("malformed-row", f"{path} row {index}: not an object", path, ref, name)
                     continue
@@ -54,7 +55,7 @@ class VQARAD(BiomedLayout, Source):
                 try:
                     image = store.read(str(row.get("image_name", "")))
                 except ImageError as exc:
-                    yield self.reject("missing-image", f"{path} (qid {ref}): {exc}", path, ref, name)
+                    yield self.reject(exc.reason, f"{path} (qid {ref}): {exc}", path, ref, name)
                     continue
                 item = self.closed_vqa(
                     question=row.get("question", ""), answer=row.get("answer", ""), source_id=ref,
@@ -70,11 +71,9 @@ class VQARAD(BiomedLayout, Source):
         for name, index, row in rows:
             ref = f"{name}-{index:05d}"
             try:
-                image = image_to_bytes(row.get("image"))
+                image = image_to_bytes(row.get("image"), root=local_copy(repo_id))
             except ImageError as exc:
-                yield self.reject(
-                    "missing-image", f"{repo_id} [{name}] row {index}: {exc}", repo_id, ref, name
-                )
+                yield self.reject(exc.reason, f"{repo_id} [{name}] row {index}: {exc}", repo_id, ref, name)
                 continue
             yield self.closed_vqa(
                 question=row.get("question", ""), answer=row.get("answer", ""), source_id=ref,

@@ -26,6 +26,13 @@ __all__ = [
 ]
 
 
+#: What to do about a benchmark whose questions cannot be read, in `medvlt eval`'s own options.
+EVAL_SOURCE_ADVICE = (
+    "give their local layouts with --source-path BENCHMARK=DIR, leave them out with --benchmarks NAME,NAME, "
+    "or evaluate on questions at hand with --dataset (an eval folder or Hub ID) or --demo"
+)
+
+
 @dataclass(frozen=True)
 class Question:
     """One benchmark question; ``id`` is ``{benchmark}/{source_id}`` (made unique with ``#k``)."""
@@ -120,11 +127,18 @@ def build_eval_split(
     paths = dict(source_paths)
     if demo:
         from medvlt_data.demo import write_demo_corpus
+        from medvlt_data.out_folder import FolderError, claim
+        from medvlt_data.pipeline.build import BuildError
 
+        try:  # claimed before the demo corpus goes into OUT/.work
+            claim(out, "build")
+        except FolderError as exc:
+            raise BuildError(str(exc)) from None
         corpus = write_demo_corpus(out / ".work" / "demo-corpus")
         paths = {**{name: str(path) for name, path in corpus.items()}, **paths}
     context = BuildContext(source_paths=paths, only_sources=list(benchmarks))
     plan = make_plan("eval", context)
     plan.demo = demo  # results and model cards of this eval say they are demo results
+    plan.source_advice = EVAL_SOURCE_ADVICE
     run_build(plan, out)
     return out

@@ -19,6 +19,7 @@ from typing import Any
 
 from medvlt_data.benchmarks import EVAL_BENCHMARKS
 from medvlt_data.datasets import DatasetSource
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT
 from medvlt_data.verify import build_prompt
 from medvlt_train.eval.backend import EvalBackend, GenerationRequest
 from medvlt_train.eval.generations import GenerationLog, graded_row, run_file
@@ -49,6 +50,8 @@ class EvalSettings:
     tensor_parallel: int = 1
     data_parallel: int = 1
     trust_remote_code: bool = False
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT  # servers: seconds for one answer
+    max_retries: int = 6  # servers: tries after the first of a request that failed for a passing reason
 
     def resolved_backend(self) -> str:
         from medvlt_data.inference.backends import resolve_backend
@@ -76,17 +79,31 @@ def _generator(settings: EvalSettings) -> EvalBackend:
                        trust_remote_code=settings.trust_remote_code)  # fmt: skip
     spec.preflight()
     return ServerGenerator(spec, max_new_tokens=settings.max_new_tokens, concurrency=settings.concurrency,
-                           log_dir=settings.out)  # fmt: skip
+                           log_dir=settings.out, timeout=settings.request_timeout,
+                           max_retries=settings.max_retries)  # fmt: skip
+
+
+def model_files(model: str) -> dict[str, list[int]] | None:
+    """For a model given as a local folder, the size and modification time of each weight and config
+    file (so a model retrained in place is another model); None for a Hub id or a name."""
+    from medvlt_train.run import weight_files
+
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weight_files(folder)}
 
 
 def _config(settings: EvalSettings, source: DatasetSource, questions: list[Question]) -> dict[str, Any]:
+    from medvlt_data.redact import redact
     from medvlt_train.run import library_versions
 
     pinned = {key: value for key, value in asdict(settings).items() if key in _PINNED}
-    return {**pinned, "backend": {"backend": settings.resolved_backend()}, "dataset": source.describe(),
-            "questions": dict(Counter(q.benchmark for q in questions)),
-            "seeds": [settings.seed + r for r in range(settings.runs)],
-            "versions": library_versions()}  # fmt: skip
+    return redact({**pinned, "backend": {"backend": settings.resolved_backend()},
+                   "model_files": model_files(settings.model),
+                   "dataset": source.describe(), "questions": dict(Counter(q.benchmark for q in questions)),
+                   "seeds": [settings.seed + r for r in range(settings.runs)],
+                   "versions": library_versions()})  # fmt: skip
 
 
 def _settle_config(out: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -96,12 +113,14 @@ def _settle_config(out: Path, config: dict[str, Any]) -> dict[str, Any]:
         old = json.loads(path.read_text(encoding="utf-8"))
         keys = [*_PINNED, "questions"]
         changed = [k for k in keys if old.get(k) != config[k]]
+        # recorded since these were compared; a folder from before is resumed on the other keys
+        changed += [k for k in ("backend", "model_files") if k in old and old[k] != config[k]]
         if old.get("dataset", {}).get("content_hash") != config["dataset"].get("content_hash"):
             changed.append("dataset")
         if changed:
             raise ValueError(
                 f"{out} holds an evaluation with other settings ({', '.join(changed)} differ); "
-                f"use another --out, or the same settings to resume"
+                f"use another --out, the same settings to resume, or --overwrite to start over"
             )
         config = {**config, "seeds": max(old["seeds"], config["seeds"], key=len)}
     out.mkdir(parents=True, exist_ok=True)
@@ -126,14 +145,14 @@ def run_eval(settings: EvalSettings, source: DatasetSource, progress: Any = None
             run: stack.enter_context(GenerationLog(run_file(out, run)))
             for run in range(1, len(config["seeds"]) + 1)
         }
-        todo = {run: [q for q in questions if q.id not in log.rows] for run, log in logs.items()}
+        todo = {run: log.missing(questions, settings.prompt) for run, log in logs.items()}
         if any(todo.values()):
             generator = stack.enter_context(_generator(settings))
             for run, missing in todo.items():
                 seed, log = config["seeds"][run - 1], logs[run]
 
                 def save(index: int, text: str, run=run, seed=seed, log=log, missing=missing) -> None:
-                    log.add(graded_row(missing[index], run, seed, text))
+                    log.add(graded_row(missing[index], run, seed, text, settings.prompt))
                     if progress is not None:
                         progress(run, len(log.rows), len(questions))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from medvlt_data.inference.backends import BackendSpec, open_backend
 from medvlt_data.inference.client import ChatClient
+from medvlt_data.inference.limits import DEFAULT_REQUEST_TIMEOUT
 from medvlt_data.inference.rollouts import chat_messages
 from medvlt_train.eval.backend import EvalBackend, GenerationRequest
 
@@ -25,9 +26,10 @@ class ServerGenerator(EvalBackend):
     """Answers through a server; entering it may start the server, leaving it stops what it started."""
 
     def __init__(self, spec: BackendSpec, *, max_new_tokens: int = 4096, concurrency: int = 64,
-                 log_dir: str | Path | None = None, timeout: float = 1800.0):  # fmt: skip
+                 log_dir: str | Path | None = None, timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 max_retries: int = 6):  # fmt: skip
         self.spec, self.max_new_tokens, self.concurrency = spec, max_new_tokens, concurrency
-        self.log_dir, self.timeout = log_dir, timeout
+        self.log_dir, self.timeout, self.max_retries = log_dir, timeout, max_retries
         self._stack = contextlib.ExitStack()
         self._url: str | None = None
         self._model: str | None = None
@@ -56,7 +58,8 @@ class ServerGenerator(EvalBackend):
     ) -> None:
         params = {"temperature": 0.0, "top_p": 1.0, "max_tokens": self.max_new_tokens, "seed": seed}
         async with ChatClient(self._url, self._model, api_key=self.spec.api_key(),
-                              concurrency=self.concurrency, timeout=self.timeout) as client:  # fmt: skip
+                              concurrency=self.concurrency, timeout=self.timeout,
+                              max_retries=self.max_retries) as client:  # fmt: skip
             await client.check()
 
             async def one(index: int, request: GenerationRequest) -> None:
