@@ -328,3 +328,17 @@ def test_a_model_folder_retrained_in_place_is_another_model(tmp_path, demo_eval,
     with OpenAIProxy(_server(table)) as second, pytest.raises(ValueError, match="model_files differ"):
         run_eval(_settings(out, second, model=str(model), runs=1, limit=1), resolve_dataset(demo_eval))
     assert second.chat_requests == 0
+
+
+def test_an_evaluation_started_by_another_medvlt_version_is_not_resumed(tmp_path, demo_eval, gold):
+    # Before: the code version was recorded but not compared, so a resume mixed two graders' versions.
+    table, _, _ = gold
+    out = tmp_path / "ev"
+    with OpenAIProxy(_server(table)) as first:
+        run_eval(_settings(out, first, runs=1, limit=1), resolve_dataset(demo_eval))
+    config = json.loads((out / "eval_config.json").read_text())
+    config["versions"]["medvlt"] = "0.0.1"
+    (out / "eval_config.json").write_text(json.dumps(config))
+    with OpenAIProxy(_server(table)) as second, pytest.raises(ValueError, match="medvlt version differ"):
+        run_eval(_settings(out, second, runs=1, limit=1), resolve_dataset(demo_eval))
+    assert second.chat_requests == 0

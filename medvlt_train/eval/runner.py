@@ -115,6 +115,8 @@ def _settle_config(out: Path, config: dict[str, Any]) -> dict[str, Any]:
         changed = [k for k in keys if old.get(k) != config[k]]
         # recorded since these were compared; a folder from before is resumed on the other keys
         changed += [k for k in ("backend", "model_files") if k in old and old[k] != config[k]]
+        if old.get("versions", {}).get("medvlt") not in (None, config["versions"].get("medvlt")):
+            changed.append("medvlt version")
         if old.get("dataset", {}).get("content_hash") != config["dataset"].get("content_hash"):
             changed.append("dataset")
         if changed:
