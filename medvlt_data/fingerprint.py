@@ -51,13 +51,12 @@ class FileHashes:
         hit = self._cache.get(key)
         if hit and hit[0] == stat.st_size and hit[1] == stat.st_mtime_ns:
             return hit[2]
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        self._cache[key] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+        from medvlt_data.hub import update_from_file
+
+        value = update_from_file(hashlib.sha256(), path).hexdigest()
+        self._cache[key] = [stat.st_size, stat.st_mtime_ns, value]
         self._changed = True
-        return digest.hexdigest()
+        return value
 
     def tree(self, root: str | Path) -> dict[str, Any]:
         """``{"files": {relative path: [size, sha256]}}`` of every file under ``root`` (or of the file
